@@ -1,0 +1,160 @@
+"""Core layer: the field-spec type — one row per value a device reports.
+
+A command or frame is described as data: a tuple of frozen `Field`s (a field table).
+A protocol's generic decoder walks its table, and the same rows drive the MQTT JSON
+keys, Home Assistant discovery, Prometheus metric names, collector fields and UI
+labels. A device quirk is a row, not an `if`. Settings a device accepts are `Setting`
+rows, also data. This module holds types and unit facts only: no I/O, no protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    FLOAT = "float"  # number, raw * scale
+    INT = "int"  # whole number, raw * scale
+    TEXT = "text"  # kept as a string (serial numbers, versions)
+    ENUM = "enum"  # raw -> label through `options`
+    BOOL = "bool"  # one bit of a bit string / integer (`bit`), or a flag letter
+    ARRAY = "array"  # a list of numbers (cell voltages); flattened by metrics and collector
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """What a unit means downstream: HA device_class and the Prometheus base unit."""
+
+    device_class: str | None
+    metric_suffix: str  # Prometheus base-unit suffix ("" = unitless)
+    to_base: float = 1.0  # multiply a value in this unit to get the base unit
+
+
+#: Units we emit. Anything not here is rejected by tests (a typo in a table is a bug).
+UNITS: Mapping[str, Unit] = {
+    "V": Unit("voltage", "volts"),
+    "mV": Unit("voltage", "volts", 0.001),
+    "A": Unit("current", "amperes"),
+    "mA": Unit("current", "amperes", 0.001),
+    "W": Unit("power", "watts"),
+    "kW": Unit("power", "watts", 1000.0),
+    "VA": Unit("apparent_power", "voltamperes"),
+    "Hz": Unit("frequency", "hertz"),
+    "°C": Unit("temperature", "celsius"),
+    "%": Unit(None, "ratio", 0.01),
+    "Wh": Unit("energy", "joules", 3600.0),
+    "kWh": Unit("energy", "joules", 3.6e6),
+    "Ah": Unit(None, "ampere_hours"),
+    "mAh": Unit(None, "ampere_hours", 0.001),
+    "s": Unit("duration", "seconds"),
+    "min": Unit("duration", "seconds", 60.0),
+    "h": Unit("duration", "seconds", 3600.0),
+    "hPa": Unit("atmospheric_pressure", "hectopascals"),
+    "mΩ": Unit(None, "ohms", 0.001),
+    "dBm": Unit("signal_strength", "dbm"),
+    "km/h": Unit("wind_speed", "kilometres_per_hour"),
+    "mm": Unit("precipitation", "millimetres"),
+    "W/m²": Unit("irradiance", "watts_per_square_metre"),
+    "°": Unit(None, "degrees"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One value a device reports.
+
+    `pos` is the token index for ASCII protocols or the byte offset for binary ones;
+    `fmt` is the struct format for binary ones. `bit` picks one character of a bit
+    string (index from the left) or one bit of an integer. `options` maps raw text to
+    an enum label. `state_class` None means "not a measurement" (text, enums, flags).
+    """
+
+    key: str
+    pos: int = 0
+    kind: Kind = Kind.FLOAT
+    unit: str | None = None
+    scale: float = 1.0
+    fmt: str | None = None
+    bit: int | str | None = None
+    options: Mapping[str, str] | None = field(default=None, hash=False, compare=False)
+    device_class: str | None = None
+    state_class: str | None = None
+    diagnostic: bool = False
+    label: str = ""
+    icon: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.label or self.key.replace("_", " ").capitalize()
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in (Kind.FLOAT, Kind.INT)
+
+    @property
+    def ha_device_class(self) -> str | None:
+        """The HA device_class: explicit on the row, else implied by the unit."""
+        if self.device_class is not None:
+            return self.device_class
+        if self.kind is Kind.ENUM:
+            return "enum"
+        if self.unit is not None and self.numeric:
+            return UNITS[self.unit].device_class
+        return None
+
+    @property
+    def ha_state_class(self) -> str | None:
+        if self.state_class is not None:
+            return self.state_class
+        return "measurement" if self.numeric else None
+
+
+def measure(key: str, pos: int, unit: str | None = None, **kw: Any) -> Field:
+    """A numeric measurement row (the common case), kept short for dense tables."""
+    return Field(key, pos, kw.pop("kind", Kind.FLOAT), unit, **kw)
+
+
+FieldTable = tuple[Field, ...]
+Value = float | int | str | bool | list[float] | list[int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A value a device accepts, for HA select/number entities and the web console.
+
+    `options` (select) or `minimum`/`maximum`/`step` (number) are the static bounds;
+    a protocol may narrow them at run time (battery voltage ranges scale with the
+    nominal voltage, charge currents come from the device's own list).
+    """
+
+    key: str
+    label: str
+    options: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    unit: str | None = None
+    readback: str | None = None  # field key (in `readback_command`) that shows the value
+    readback_command: str | None = None
+    icon: str | None = None
+
+    @property
+    def component(self) -> str:
+        return "select" if self.options else "number"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Decoded values of one answer, stamped (UTC) when the device answered."""
+
+    device: str
+    ts: datetime
+    values: dict[str, Value]
+    fields: FieldTable
+
+    def field_map(self) -> dict[str, Field]:
+        return {f.key: f for f in self.fields}

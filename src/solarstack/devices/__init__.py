@@ -1,0 +1,1 @@
+"""Devices layer: the only place a transport meets a protocol. Returns readings."""

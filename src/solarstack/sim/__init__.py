@@ -1,0 +1,1 @@
+"""Simulators speaking the real wire protocols over pty / TCP, driven by one plant model."""
