@@ -1,0 +1,180 @@
+"""Shared test fixtures: a real Mosquitto broker and `wait_for`.
+
+`mosquitto` gives an anonymous broker on a free loopback port; `mosquitto_factory`
+builds brokers with users (a password file made by mosquitto_passwd), an ACL text,
+persistence, or a fixed port. A `Broker` can be stopped and started again on the same
+port (outage tests). Every broker a test started is stopped at teardown. The system
+broker on 1883 and /etc/mosquitto are never touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import pytest
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.01, what: str = "") -> T:
+    """Poll `predicate` until it returns something truthy; return that, or fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate!r}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Broker:
+    """A Mosquitto process with its own config, on 127.0.0.1:`port`."""
+
+    port: int
+    workdir: Path
+    config: Path
+    host: str = "127.0.0.1"
+    users: Mapping[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "mosquitto.log"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 5.0) -> Broker:
+        if self.running:
+            return self
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=log, stderr=log)
+        log.close()
+
+        def listening() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"mosquitto exited with {self.proc.returncode}:\n{self.log_text()}")
+            return _port_open(self.host, self.port)
+
+        wait_for(listening, timeout, what=f"mosquitto listening on {self.port}")
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM (mosquitto saves its persistence db) and wait for the port to close."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self.proc = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class BrokerFactory(Protocol):
+    def __call__(
+        self,
+        *,
+        users: Mapping[str, str] | None = None,
+        acl: str | None = None,
+        persistence: bool = False,
+        port: int | None = None,
+        extra_config: str = "",
+    ) -> Broker: ...
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerFactory]:
+    """Start brokers: `users={"name": "password"}` turns anonymous access off; `acl` is
+    the text of an ACL file (mosquitto `acl_file` syntax); `persistence=True` keeps
+    sessions and queued QoS 1 messages across `stop()`/`start()`."""
+    brokers: list[Broker] = []
+
+    def make(
+        *,
+        users: Mapping[str, str] | None = None,
+        acl: str | None = None,
+        persistence: bool = False,
+        port: int | None = None,
+        extra_config: str = "",
+    ) -> Broker:
+        workdir = tmp_path_factory.mktemp("mosquitto")
+        port = port or free_port()
+        lines = [
+            f"listener {port} 127.0.0.1",
+            # started as root, mosquitto would switch to user `mosquitto`, which cannot read
+            # pytest's 0700 temp dirs; as any other user this line has no effect
+            "user root",
+            "log_dest stderr",
+            "log_type all",
+            "connection_messages true",
+            f"persistence {'true' if persistence else 'false'}",
+            f"persistence_location {workdir}/",
+        ]
+        if users:
+            pwfile = workdir / "passwd"
+            pwfile.touch(mode=0o600)
+            for name, password in users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(pwfile), name, password], check=True, capture_output=True)
+            lines += ["allow_anonymous false", f"password_file {pwfile}"]
+        else:
+            lines.append("allow_anonymous true")
+        if acl is not None:
+            acl_file = workdir / "acl"
+            acl_file.write_text(acl)
+            lines.append(f"acl_file {acl_file}")
+        config = workdir / "mosquitto.conf"
+        config.write_text("\n".join(lines) + "\n" + extra_config)
+        broker = Broker(port=port, workdir=workdir, config=config, users=dict(users or {}))
+        brokers.append(broker)
+        return broker.start()
+
+    yield make
+    for broker in brokers:
+        broker.stop()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_factory: BrokerFactory) -> Broker:
+    """An anonymous broker on a free port (`.host`, `.port`)."""
+    return mosquitto_factory()
+
+
+@pytest.fixture(name="wait_for")
+def wait_for_fixture() -> Callable[..., object]:
+    """`wait_for(predicate, timeout=5.0, interval=0.01, what="")` as a fixture, so test
+    modules need not import from this conftest (tests/ is not a package)."""
+    return wait_for
