@@ -1,0 +1,41 @@
+# solarstack — the two commands a newcomer needs: `make demo` and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install deps test lint bench demo clean
+
+help:
+	@echo "make demo   run the whole stack locally with simulated devices (no Docker)"
+	@echo "make test   run the test suite (installs what it needs)"
+	@echo "make bench  print benchmark figures and ratios"
+	@echo "make lint   ruff + mypy"
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+deps:
+	@scripts/system-deps.sh
+
+test: deps install
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy src/solarstack
+
+bench: deps install
+	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+demo: deps install
+	$(VENV)/bin/solarstack dev
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .state artifacts

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian packages solarstack's tests and demo run for real (Mosquitto,
+# Prometheus, VictoriaMetrics as the InfluxDB-compatible sink, Chromium for the web
+# tests, podman for the compose stack test). Only as root, and only what is missing.
+set -euo pipefail
+packages=(mosquitto mosquitto-clients prometheus victoria-metrics chromium chromium-driver
+          podman buildah runc iptables netavark aardvark-dns debootstrap)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system-deps: missing Debian packages: ${missing[*]} — install them (as root: apt-get install ${missing[*]})" >&2
+  exit 0
+fi
+echo "system-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,106 @@
+"""`solarstack …`: the command line (DESIGN.md, CLI contract).
+
+Top of the import graph: it may import any layer, but only lazily inside each
+sub-command, because `solarstack query` start-up time is benchmarked against the
+mpp-solar CLI — importing pydantic, paho or prometheus here would cost 100+ ms.
+
+Exit status: 0 success, 1 device or protocol failure, 2 bad usage or configuration.
+Every failure prints one line on stderr that says what went wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+SERVICES = ("inverter", "bms", "house", "weather", "collector", "web")
+SIMULATORS = ("inverter", "bms", "house", "weather")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="solarstack",
+        description="Monitoring and control for solar homes: inverter, BMS, house sensors, weather over MQTT.",
+        epilog="Device URLs look like pi30+serial:///dev/ttyUSB0, pi30+hidraw://?vid=0665&pid=5161, "
+        "pi30+tcp://192.168.1.50:8899, daly+serial:///dev/ttyUSB2, jk02+ble://C8:47:8C:12:34:56.",
+    )
+    sub = p.add_subparsers(dest="cmd", metavar="<command>", required=True)
+
+    q = sub.add_parser("query", help="ask a device once and print the decoded answer")
+    q.add_argument("url", help="device URL, e.g. pi30+serial:///dev/ttyUSB0")
+    q.add_argument("commands", nargs="+", metavar="COMMAND", help="e.g. QPIGS QPIRI QMOD QPIWS (or `all`)")
+    q.add_argument("--json", action="store_true", help="print one JSON object with the MQTT state field names")
+    q.add_argument("--timeout", type=float, default=None, help="seconds to wait for each answer")
+
+    d = sub.add_parser("decode", help="decode a frame given as hex or text (no I/O)")
+    d.add_argument("--protocol", required=True, help="pi30, jk02, jkserial, daly, vedirect")
+    d.add_argument("--command", help="the command the frame answers, where the frame does not name itself")
+    src = d.add_mutually_exclusive_group(required=True)
+    src.add_argument("--hex", help="frame bytes as hex (spaces allowed)")
+    src.add_argument("--raw", help=r"frame as text; \r \n \t and \xNN escapes are understood")
+    d.add_argument("--json", action="store_true", help="print JSON")
+
+    e = sub.add_parser("encode", help="print the exact request frame for a command, as hex")
+    e.add_argument("--protocol", required=True)
+    e.add_argument("command", metavar="COMMAND")
+
+    c = sub.add_parser("commands", help="list a protocol's queries and settings")
+    c.add_argument("--protocol", required=True)
+
+    r = sub.add_parser("run", help="run a service (what the containers run)")
+    r.add_argument("service", choices=SERVICES)
+    r.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    s = sub.add_parser("sim", help="run a simulator; prints its pty path or tcp URL first")
+    s.add_argument("simulator", choices=SIMULATORS)
+    s.add_argument("args", nargs=argparse.REMAINDER, help="simulator options (try: solarstack sim inverter --help)")
+
+    dev = sub.add_parser("dev", help="run the whole stack locally with simulated devices (no Docker)")
+    dev.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return p
+
+
+def _delegate(module: str, what: str, argv: list[str]) -> int:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("solarstack"):
+            print(f"solarstack: {what} is not part of this version yet", file=sys.stderr)
+            return 2
+        hint = "pip install 'solarstack[all]'"
+        print(f"solarstack: {what} needs the Python package {exc.name!r}: {hint}", file=sys.stderr)
+        return 2
+    result: int = mod.main(argv) if hasattr(mod, "main") else mod.run(argv)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from solarstack.core.errors import ConfigError, SolarstackError
+
+    try:
+        if args.cmd == "run":
+            return _delegate(f"solarstack.services.{args.service}.main", f"service {args.service!r}", args.args)
+        if args.cmd == "sim":
+            return _delegate(f"solarstack.sim.{args.simulator}", f"simulator {args.simulator!r}", args.args)
+        if args.cmd == "dev":
+            return _delegate("solarstack.dev", "solarstack dev", args.args)
+        from solarstack import oneshot
+
+        handler = getattr(oneshot, f"cmd_{args.cmd}")
+        result: int = handler(args)
+        return result
+    except ConfigError as exc:
+        print(f"solarstack: {exc}", file=sys.stderr)
+        return 2
+    except SolarstackError as exc:
+        print(f"solarstack: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

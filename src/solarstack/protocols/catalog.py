@@ -1,0 +1,73 @@
+"""Protocols layer: one uniform face per codec for the CLI's decode / encode / commands.
+
+Each protocol keeps its own natural API; this module adapts it to `Codec` so the CLI
+needs no per-protocol branches. Pure: no I/O. Codec modules are imported lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from solarstack.core.errors import ConfigError
+from solarstack.core.fields import FieldTable, Value
+
+
+class Codec(Protocol):
+    def encode(self, command: str) -> bytes:
+        """The exact request frame for `command`."""
+        ...
+
+    def decode(self, frame: bytes, command: str | None) -> tuple[dict[str, Value], FieldTable]:
+        """Values and their field rows; `command` where the frame does not name itself."""
+        ...
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(kind: query|setting, name, description) for `solarstack commands`."""
+        ...
+
+
+class _Pi30:
+    def encode(self, command: str) -> bytes:
+        from solarstack.protocols import pi30
+
+        pi30.lookup(command)  # unknown commands fail with the list hint, not a silent frame
+        return pi30.encode(command)
+
+    def decode(self, frame: bytes, command: str | None) -> tuple[dict[str, Value], FieldTable]:
+        from solarstack.protocols import pi30
+
+        if not command:
+            raise ConfigError("pi30 replies do not name their command: add --command, e.g. --command QPIGS")
+        values = pi30.decode(command, frame)
+        return values, pi30.lookup(command).fields
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        from solarstack.protocols import pi30
+
+        rows = [("query", c.name, c.description) for c in pi30.COMMANDS.values() if pi30.is_query(c.name)]
+        rows += [("setting", s.key, _setting_text(s)) for s in pi30.SETTINGS]
+        return rows
+
+
+def _setting_text(s: object) -> str:
+    from solarstack.core.fields import Setting
+
+    assert isinstance(s, Setting)
+    if s.options:
+        return f"{s.label}: one of {', '.join(s.options)}"
+    unit = f" {s.unit}" if s.unit else ""
+    return f"{s.label}: {s.minimum:g} to {s.maximum:g}{unit} (48 V unit; scales with the battery)"
+
+
+#: protocol name -> factory of its Codec
+CODECS: dict[str, Callable[[], Codec]] = {
+    "pi30": _Pi30,
+}
+
+
+def codec(protocol: str) -> Codec:
+    factory = CODECS.get(protocol)
+    if factory is None:
+        raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(CODECS))}")
+    return factory()
