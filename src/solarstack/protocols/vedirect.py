@@ -1,0 +1,208 @@
+"""Protocols layer: Victron VE.Direct text protocol (BMV / SmartShunt, SmartSolar MPPT), pure codec.
+
+Facts: /work/shared/PROTOCOLS.md "Victron VE.Direct" (after Victron's "VE.Direct
+Protocol" document) and recorded dumps (tests/bms/frames.py). 19200 8N1, the device
+talks unasked, one block per second. No I/O, no logging.
+
+A block::
+
+    \\r\\n <label> \\t <value>   (repeated)
+    \\r\\n Checksum \\t <one byte>        sum of every byte of the block, mod 256, is 0
+
+The checksum byte can be anything (\\r, \\n, ':' or \\t included), so a block ends one
+byte after "Checksum\\t", whatever that byte is. Battery monitors split their fields
+over several blocks, each with its own checksum; the device layer merges blocks.
+Asynchronous HEX messages (':' ... '\\n') may sit inside a text block on older
+firmware: they are not part of the checksum and are cut out before it is checked.
+
+Each label maps to one Field row (LABELS); values are scaled to base units (mV -> V,
+mA -> A, ‰ -> %, 0.01 kWh -> kWh). Labels we do not know are ignored, never fatal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from solarstack.core.errors import CrcError, FrameError
+from solarstack.core.fields import Field, FieldTable, Kind, Value
+
+CHECKSUM_LABEL = b"\r\nChecksum\t"
+MAX_BLOCK = 1024
+_HEX_MESSAGE = re.compile(rb":[0-9A-Fa-f]+\n")
+
+_ON_OFF = {"ON": True, "OFF": False}
+_CS = {
+    "0": "off", "1": "low_power", "2": "fault", "3": "bulk", "4": "absorption", "5": "float",
+    "6": "storage", "7": "equalize", "9": "inverting", "11": "power_supply", "245": "starting_up",
+    "246": "repeated_absorption", "247": "auto_equalize", "248": "battery_safe", "252": "external_control",
+}  # fmt: skip
+_MPPT = {"0": "off", "1": "limited", "2": "active"}
+#: AR (alarm reason) bits, Victron's table
+ALARM_BITS = (
+    "low_voltage", "high_voltage", "low_soc", "low_starter_voltage", "high_starter_voltage",
+    "low_temperature", "high_temperature", "mid_voltage", "overload", "dc_ripple",
+    "low_ac_voltage", "high_ac_voltage", "short_circuit", "bms_lockout",
+)  # fmt: skip
+
+
+def _f(key: str, unit: str | None = None, scale: float = 1.0, kind: Kind = Kind.FLOAT, **kw: object) -> Field:
+    return Field(key, 0, kind, unit, scale, **kw)  # type: ignore[arg-type]
+
+
+def _energy(key: str) -> Field:
+    return _f(key, "kWh", 0.01, state_class="total_increasing")
+
+
+def _today(key: str) -> Field:
+    return _f(key, "kWh", 0.01, state_class="total")
+
+
+#: VE.Direct label -> our row. `pos` is unused: text fields are found by label.
+LABELS: Mapping[str, Field] = {
+    "V": _f("voltage", "V", 0.001),
+    "V2": _f("voltage_2", "V", 0.001),
+    "V3": _f("voltage_3", "V", 0.001),
+    "VS": _f("starter_voltage", "V", 0.001),
+    "VM": _f("mid_voltage", "V", 0.001),
+    "DM": _f("mid_deviation", "%", 0.1),
+    "VPV": _f("pv_voltage", "V", 0.001),
+    "PPV": _f("pv_power", "W", 1.0, Kind.INT),
+    "I": _f("current", "A", 0.001),
+    "I2": _f("current_2", "A", 0.001),
+    "I3": _f("current_3", "A", 0.001),
+    "IL": _f("load_current", "A", 0.001),
+    "LOAD": _f("load", kind=Kind.BOOL, device_class="power"),
+    "T": _f("temperature", "°C", 1.0),
+    "P": _f("power", "W", 1.0, Kind.INT),
+    "CE": _f("consumed_capacity", "Ah", 0.001),
+    "SOC": _f("soc", "%", 0.1, device_class="battery"),
+    "TTG": _f("time_to_go", "min", 1.0, Kind.INT),  # -1 (infinite) -> None
+    "Alarm": _f("alarm", kind=Kind.BOOL, device_class="problem"),
+    "Relay": _f("relay", kind=Kind.BOOL),
+    "AR": _f("alarm_reason", kind=Kind.INT, diagnostic=True),
+    "OR": _f("off_reason", kind=Kind.TEXT, diagnostic=True),
+    "H1": _f("deepest_discharge", "Ah", 0.001, diagnostic=True),
+    "H2": _f("last_discharge", "Ah", 0.001, diagnostic=True),
+    "H3": _f("average_discharge", "Ah", 0.001, diagnostic=True),
+    "H4": _f("cycles", kind=Kind.INT, state_class="total_increasing"),
+    "H5": _f("full_discharges", kind=Kind.INT, diagnostic=True, state_class="total_increasing"),
+    "H6": _f("cumulative_ah_drawn", "Ah", 0.001, diagnostic=True),
+    "H7": _f("min_battery_voltage", "V", 0.001, diagnostic=True),
+    "H8": _f("max_battery_voltage", "V", 0.001, diagnostic=True),
+    "H9": _f("seconds_since_full_charge", "s", 1.0, Kind.INT, diagnostic=True),
+    "H10": _f("automatic_syncs", kind=Kind.INT, diagnostic=True),
+    "H11": _f("low_voltage_alarms", kind=Kind.INT, diagnostic=True),
+    "H12": _f("high_voltage_alarms", kind=Kind.INT, diagnostic=True),
+    "H13": _f("low_starter_voltage_alarms", kind=Kind.INT, diagnostic=True),
+    "H14": _f("high_starter_voltage_alarms", kind=Kind.INT, diagnostic=True),
+    "H15": _f("min_starter_voltage", "V", 0.001, diagnostic=True),
+    "H16": _f("max_starter_voltage", "V", 0.001, diagnostic=True),
+    "H17": _energy("energy_discharged"),
+    "H18": _energy("energy_charged"),
+    "H19": _energy("yield_total"),
+    "H20": _today("yield_today"),
+    "H21": _f("max_power_today", "W", 1.0, Kind.INT),
+    "H22": _today("yield_yesterday"),
+    "H23": _f("max_power_yesterday", "W", 1.0, Kind.INT, diagnostic=True),
+    "HSDS": _f("day_sequence", kind=Kind.INT, diagnostic=True),
+    "ERR": _f("error_code", kind=Kind.INT, diagnostic=True),
+    "CS": _f("charge_state", kind=Kind.ENUM, options=_CS),
+    "MPPT": _f("tracker_mode", kind=Kind.ENUM, options=_MPPT),
+    "MON": _f("monitor_mode", kind=Kind.INT, diagnostic=True),
+    "PID": _f("product_id", kind=Kind.TEXT, diagnostic=True),
+    "FW": _f("firmware", kind=Kind.TEXT, diagnostic=True),
+    "SER#": _f("serial_number", kind=Kind.TEXT, diagnostic=True),
+    "BMV": _f("model", kind=Kind.TEXT, diagnostic=True),
+}
+#: alarm reasons as named booleans, derived from AR
+ALARMS: FieldTable = tuple(
+    Field(f"alarm_{name}", 0, Kind.BOOL, bit=i, device_class="problem") for i, name in enumerate(ALARM_BITS)
+)
+FIELDS: FieldTable = (*LABELS.values(), *ALARMS)
+
+
+def split_frames(buf: bytearray) -> list[bytes]:
+    """Cut complete blocks off `buf`: everything up to and including the byte after "Checksum\\t"."""
+    blocks: list[bytes] = []
+    while True:
+        at = buf.find(CHECKSUM_LABEL)
+        if at < 0 or at + len(CHECKSUM_LABEL) >= len(buf):
+            if len(buf) > MAX_BLOCK and at < 0:  # a stream with no checksum line is noise
+                del buf[: len(buf) - len(CHECKSUM_LABEL)]
+            return blocks
+        end = at + len(CHECKSUM_LABEL) + 1
+        blocks.append(bytes(buf[:end]))
+        del buf[:end]
+
+
+def strip_hex(block: bytes) -> bytes:
+    """Cut asynchronous HEX messages out of the text before the checksum byte."""
+    head, tail = block[:-1], block[-1:]
+    return _HEX_MESSAGE.sub(b"", head) + tail
+
+
+def fields_of(block: bytes) -> dict[str, str]:
+    """Verify one block's checksum and return its label -> raw text pairs."""
+    text = strip_hex(block)
+    if text[-len(CHECKSUM_LABEL) - 1 : -1] != CHECKSUM_LABEL:
+        raise FrameError("VE.Direct block without a Checksum line")
+    if len(text) > MAX_BLOCK:
+        raise FrameError(f"VE.Direct block of {len(text)} bytes is too long")
+    start = text.find(b"\r\n")
+    if start < 0:
+        raise FrameError("VE.Direct block does not start with \\r\\n")
+    text = text[start:]
+    if sum(text) & 0xFF:
+        raise CrcError(f"VE.Direct block checksum off by {sum(text) & 0xFF}")
+    pairs: dict[str, str] = {}
+    for line in text[: -len(CHECKSUM_LABEL) - 1].split(b"\r\n"):
+        if not line:
+            continue
+        label, sep, value = line.partition(b"\t")
+        if not sep:
+            raise FrameError(f"VE.Direct line without a tab: {line[:20]!r}")
+        pairs[label.decode("ascii", "replace")] = value.decode("ascii", "replace")
+    return pairs
+
+
+def _value(f: Field, raw: str) -> Value:
+    if f.kind is Kind.TEXT:
+        return raw
+    if f.kind is Kind.BOOL:
+        return _ON_OFF.get(raw.upper())
+    if f.kind is Kind.ENUM:
+        return f.options.get(raw, raw) if f.options else raw
+    try:
+        number = int(raw, 0) if raw.lower().startswith("0x") else int(raw)
+    except ValueError:
+        try:
+            number = float(raw)  # type: ignore[assignment]
+        except ValueError:
+            raise FrameError(f"VE.Direct {f.key}: {raw!r} is not a number") from None
+    if f.key == "time_to_go" and number == -1:
+        return None  # "infinite": not a number a graph should plot
+    if f.kind is Kind.INT:
+        return round(number * f.scale)
+    return round(number * f.scale, 6)
+
+
+def decode(block: bytes) -> dict[str, Value]:
+    """Decode one block (checksum verified); unknown labels are skipped."""
+    values: dict[str, Value] = {}
+    for label, raw in fields_of(block).items():
+        f = LABELS.get(label)
+        if f is not None:
+            values[f.key] = _value(f, raw)
+    reason = values.get("alarm_reason")
+    if isinstance(reason, int):
+        for a in ALARMS:
+            assert isinstance(a.bit, int)
+            values[a.key] = bool((reason >> a.bit) & 1)
+    return values
+
+
+def encode(pairs: list[tuple[str, str]]) -> bytes:
+    """A block with its checksum (simulators, tests)."""
+    body = b"".join(b"\r\n" + k.encode() + b"\t" + v.encode() for k, v in pairs) + CHECKSUM_LABEL
+    return body + bytes([(-sum(body)) & 0xFF])
