@@ -1,0 +1,42 @@
+"""Protocols layer: the Voltronic / MPP-Solar PI30 (and PI30MAX) codec — pure, table-driven.
+
+No I/O, no logging setup, nothing from transports/, devices/ or services/.
+Public API (others code against exactly these names):
+
+    encode(command, *, bump_zero=False) -> bytes       request frame incl. CRC and CR
+    frame_end(buffer) -> int | None                     end of the first complete frame
+    decode(command, frame) -> dict[str, Value]          raises only ProtocolError subclasses
+    reply_frame(payload, *, bump_zero=False) -> bytes   "(" + payload + CRC + CR
+    format_fields(command, values) -> str               payload text; inverse of decode
+    COMMANDS, Command, lookup(command), table(command), is_query(command)
+    SETTINGS, Pi30Context, context_from(...), setter_command(key, value, ctx)
+
+Frame layout: see framing.py; CRC rule: crc.py; field tables: commands.py.
+"""
+
+from __future__ import annotations
+
+from solarstack.protocols.pi30.codec import decode, format_fields
+from solarstack.protocols.pi30.commands import COMMANDS, Command, Style, is_query, lookup, table
+from solarstack.protocols.pi30.framing import frame_end, reply_frame, request_frame
+
+
+def encode(command: str, *, bump_zero: bool = False) -> bytes:
+    """The request frame for a known command text (ConfigError for anything else)."""
+    lookup(command)
+    return request_frame(command, bump_zero=bump_zero)
+
+
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "Style",
+    "decode",
+    "encode",
+    "format_fields",
+    "frame_end",
+    "is_query",
+    "lookup",
+    "reply_frame",
+    "table",
+]

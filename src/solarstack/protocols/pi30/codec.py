@@ -1,0 +1,204 @@
+"""Protocols layer (PI30): the one generic decoder (and its inverse) driven by commands.py.
+
+Pure: bytes -> dict and dict -> payload text; no I/O, no logging, no per-command code.
+Frame layout and CRC live in framing.py / crc.py. Each field table is compiled once
+into a plan (one converter per token) so decoding QPIGS is a single pass.
+
+Firmware tolerance, by rule (not by `if` per model):
+  * a token past the table's last position is kept as `extra_<pos>` (0-based token
+    index, raw text) — never a crash;
+  * a row whose token is missing (older firmware, shorter reply) is omitted;
+  * a numeric token made only of `-` and `.` (`-`, `--.-`) means 0;
+  * an enum token not in the table's options is kept as its raw text;
+  * a bit past the end of a short bit string is omitted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from solarstack.core.errors import FrameError
+from solarstack.core.fields import Field, Kind, Value
+from solarstack.protocols.pi30 import framing
+from solarstack.protocols.pi30.commands import COMMANDS, Command, Style, lookup
+
+Converter = Callable[[str], Value]
+
+
+def _number(token: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        if not token.strip("-."):
+            return 0.0  # firmware writes "-" / "--.-" for "not applicable"
+        raise FrameError(f"not a number: {token!r}") from None
+    if not math.isfinite(value) or "_" in token:
+        raise FrameError(f"not a number: {token!r}")  # float() also takes "nan", "1_0"
+    return value
+
+
+def _converter(field: Field) -> Converter:
+    kind, scale = field.kind, field.scale
+    if kind is Kind.FLOAT:
+        if scale == 1.0:
+            return _number
+        return lambda token: round(_number(token) * scale, 6)
+    if kind is Kind.INT:
+        if scale == 1.0:
+            return lambda token: round(_number(token))
+        return lambda token: round(_number(token) * scale, 6)
+    if kind is Kind.ENUM:
+        options = field.options or {}
+        return lambda token: options.get(token, token)
+    if kind is Kind.BOOL:
+        index = field.bit if isinstance(field.bit, int) else 0
+        return lambda token: token[index] == "1"  # IndexError: bit missing -> omitted
+    if kind is Kind.ARRAY:
+        raise AssertionError("arrays are decoded from all tokens, not one")
+    return str
+
+
+class _Plan:
+    """A compiled field table: (pos, key, converter) steps in table order."""
+
+    __slots__ = ("array", "command", "last", "steps")
+
+    def __init__(self, command: Command) -> None:
+        self.command = command
+        self.steps = tuple((f.pos, f.key, _converter(f)) for f in command.fields if f.kind is not Kind.ARRAY)
+        arrays = [f for f in command.fields if f.kind is Kind.ARRAY]
+        self.array = arrays[0] if arrays else None
+        self.last = max((f.pos for f in command.fields), default=-1)
+
+    def tokens(self, payload: str) -> list[str]:
+        command = self.command
+        if command.style is Style.WHOLE:
+            text = payload.strip()
+            if command.prefix and text.startswith(command.prefix):
+                text = text[len(command.prefix) :]
+            return [text] if text else []
+        return payload.split()
+
+    def run(self, payload: str) -> dict[str, Value]:
+        if self.command.style is Style.FLAGS:
+            return _decode_flags(self.command, payload)
+        tokens = self.tokens(payload)
+        if self.array is not None:
+            return {self.array.key: [round(_number(t)) for t in tokens]}
+        count = len(tokens)
+        values: dict[str, Value] = {}
+        for pos, key, convert in self.steps:
+            if pos < count:
+                # try/except, not contextlib.suppress: this loop is the hot path (bench).
+                try:  # noqa: SIM105
+                    values[key] = convert(tokens[pos])
+                except IndexError:
+                    pass  # short bit string: the bit is not reported
+        for pos in range(self.last + 1, count):
+            values[f"extra_{pos}"] = tokens[pos]
+        return values
+
+
+def _decode_flags(command: Command, payload: str) -> dict[str, Value]:
+    """`EakxyDbjuvz`: letters after E are enabled, after D disabled; unknown letters kept."""
+    by_letter = {f.bit: f.key for f in command.fields}
+    values: dict[str, Value] = {}
+    state: bool | None = None
+    for char in payload.strip():
+        if char == "E":
+            state = True
+        elif char == "D":
+            state = False
+        elif state is None or not char.isalpha():
+            raise FrameError(f"{command.name}: bad flag string {payload!r}")
+        else:
+            values[by_letter.get(char, f"extra_{char}")] = state
+    return values
+
+
+_PLANS: Mapping[str, _Plan] = MappingProxyType({name: _Plan(cmd) for name, cmd in COMMANDS.items()})
+
+
+def decode(command: str, frame: bytes) -> dict[str, Value]:
+    """Decode one reply frame to {field key: value}.
+
+    Raises only ProtocolError subclasses for anything the device sent (CrcError,
+    NakError, FrameError); an unknown *command* is the caller's ConfigError.
+    A setter's `(ACK` decodes to {"ack": True}.
+    """
+    spec = lookup(command)
+    payload = framing.unframe(command, frame)
+    if not spec.read_only:
+        if payload == "ACK":
+            return {"ack": True}
+        raise FrameError(f"{command}: expected ACK or NAK, got {payload[:16]!r}")
+    if payload == "ACK":
+        raise FrameError(f"{command}: query answered ACK")
+    return _PLANS[spec.name].run(payload)
+
+
+# --- the inverse, for the simulator ---------------------------------------------
+
+
+def _format_value(field: Field, value: Value) -> str:
+    kind, fmt = field.kind, field.fmt or ""
+    if kind is Kind.ENUM:
+        for raw, label in (field.options or {}).items():
+            if label == value:
+                return raw
+        return str(value)  # an unknown label stays raw, as the decoder keeps it
+    if kind is Kind.TEXT:
+        return str(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"{field.key}: {value!r} is not a number")
+    number = value / field.scale if field.scale != 1.0 else value
+    if fmt.endswith("d"):
+        return format(round(number), fmt)
+    return format(number, fmt)
+
+
+def format_fields(command: str, values: Mapping[str, Value]) -> str:
+    """The firmware's payload text for `values` (inverse of decode, without `(`/CRC).
+
+    Rows missing from `values` but before the last given row are written as zeros
+    (bits as `0`), so a partial dict still gives a reply of the right shape; the reply
+    ends at the last given row. `extra_<pos>` values are appended.
+    """
+    spec = lookup(command)
+    if spec.style is Style.FLAGS:
+        enabled = "".join(str(f.bit) for f in spec.fields if values.get(f.key) is True)
+        disabled = "".join(str(f.bit) for f in spec.fields if values.get(f.key) is False)
+        return f"E{enabled}D{disabled}"
+    fields = spec.fields
+    if fields and fields[0].kind is Kind.ARRAY:
+        items = values.get(fields[0].key) or []
+        if not isinstance(items, list):
+            raise ValueError(f"{fields[0].key}: expected a list")
+        return " ".join(format(round(item), fields[0].fmt or "d") for item in items)
+    # Stop after the last row given: a PI30 reply must not grow the MAX-only tail.
+    last = max((f.pos for f in fields if f.key in values), default=-1)
+    tokens: list[str] = ["0"] * (last + 1)
+    bit_strings: dict[int, list[str]] = {}
+    for f in fields:
+        if f.pos > last:
+            continue
+        if f.kind is Kind.BOOL:
+            chars = bit_strings.setdefault(f.pos, ["0"] * int(f.fmt or "1"))
+            if values.get(f.key) is True and isinstance(f.bit, int):
+                chars[f.bit] = "1"
+            continue
+        if f.key in values:
+            tokens[f.pos] = _format_value(f, values[f.key])
+        elif f.kind is Kind.ENUM and f.options:
+            tokens[f.pos] = next(iter(f.options))
+        elif f.numeric and f.fmt:
+            tokens[f.pos] = _format_value(f, 0)
+    for pos, chars in bit_strings.items():
+        tokens[pos] = "".join(chars)
+    extras = sorted((int(k[6:]), str(v)) for k, v in values.items() if k.startswith("extra_") and k[6:].isdigit())
+    tokens.extend(v for _, v in extras)
+    if spec.style is Style.WHOLE:
+        return spec.prefix + tokens[0] if tokens else ""
+    return " ".join(tokens)

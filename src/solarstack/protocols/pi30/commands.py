@@ -1,0 +1,410 @@
+"""Protocols layer (PI30): every command as data — one field table per query.
+
+Pure data plus name resolution; must not do I/O, parse frames (codec.py does) or
+check setting values (setters.py does).
+
+Row conventions, shared by the decoder and `format_fields` (its inverse):
+  * `pos` is the 0-based index of the space-separated token in the reply payload.
+  * `fmt` is the firmware's text format of that token (a Python format spec such as
+    `05.1f` -> `230.0`, `04d` -> `0161`); for BOOL rows it is the width of the bit
+    string and `bit` the character index from the left (b7 of `00110110` is bit 0).
+  * `scale` converts the raw number to the unit (QET reports Wh; we publish kWh).
+Sources (facts only, our own tables): Voltronic "Communication Protocol" PDFs for
+PI30 (Axpert/InfiniSolar HS/MS) and PI30MAX (LV6048MAX class); jblance/mpp-solar
+mppsolar/protocols/pi30.py and pi30max.py for firmware field variants.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from solarstack.core.errors import ConfigError
+from solarstack.core.fields import Field, FieldTable, Kind
+from solarstack.protocols.pi30 import enums
+
+
+class Style(StrEnum):
+    """How a reply payload splits into tokens."""
+
+    TOKENS = "tokens"  # space-separated fields (most queries)
+    WHOLE = "whole"  # the whole payload is one token (names, versions, may hold spaces)
+    FLAGS = "flags"  # QFLAG: `E<enabled letters>D<disabled letters>`
+    NONE = "none"  # setters: the reply is ACK or NAK
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One PI30 command. Parameterised ones (`QPGSn`, `QEDyyyymmdd`, setters) carry a
+    regular expression the full command text must match; `example` is valid text."""
+
+    name: str
+    description: str
+    fields: FieldTable = ()
+    pattern: re.Pattern[str] | None = None
+    read_only: bool = True
+    style: Style = Style.TOKENS
+    prefix: str = ""  # stripped from a WHOLE payload (`VERFW:00072.70`)
+    example: str = ""
+
+    @property
+    def text(self) -> str:
+        """A valid command text (for listings and tests)."""
+        return self.example or self.name
+
+
+# --- row helpers: keep the tables one line per field ---------------------------
+
+
+def num(key: str, pos: int, unit: str | None, fmt: str, *, scale: float = 1.0, **kw: object) -> Field:
+    return Field(key, pos, Kind.FLOAT, unit, scale=scale, fmt=fmt, **kw)  # type: ignore[arg-type]
+
+
+def whole(key: str, pos: int, unit: str | None, fmt: str, **kw: object) -> Field:
+    return Field(key, pos, Kind.INT, unit, fmt=fmt, **kw)  # type: ignore[arg-type]
+
+
+def choice(key: str, pos: int, options: Mapping[str, str], **kw: object) -> Field:
+    return Field(key, pos, Kind.ENUM, options=options, **kw)  # type: ignore[arg-type]
+
+
+def text(key: str, pos: int = 0, *, diagnostic: bool = True, **kw: object) -> Field:
+    return Field(key, pos, Kind.TEXT, diagnostic=diagnostic, **kw)  # type: ignore[arg-type]
+
+
+def flag(key: str, pos: int, *, bit: int | str = 0, width: int = 1, **kw: object) -> Field:
+    return Field(key, pos, Kind.BOOL, bit=bit, fmt=str(width), **kw)  # type: ignore[arg-type]
+
+
+def bits(pos: int, width: int, names: Iterable[tuple[int, str]], **kw: object) -> FieldTable:
+    return tuple(flag(key, pos, bit=bit, width=width, **kw) for bit, key in names)
+
+
+def rated(key: str, pos: int, unit: str, fmt: str) -> Field:
+    return num(key, pos, unit, fmt, diagnostic=True)
+
+
+def energy(key: str) -> Field:
+    """MAX-class energy counters: 8 digits of Wh on the wire, published in kWh."""
+    return num(key, 0, "kWh", "08.0f", scale=0.001, state_class="total_increasing")
+
+
+# --- queries -------------------------------------------------------------------
+
+QPIGS: FieldTable = (
+    num("ac_input_voltage", 0, "V", "05.1f"),
+    num("ac_input_frequency", 1, "Hz", "04.1f"),
+    num("ac_output_voltage", 2, "V", "05.1f"),
+    num("ac_output_frequency", 3, "Hz", "04.1f"),
+    whole("ac_output_apparent_power", 4, "VA", "04d"),
+    whole("ac_output_active_power", 5, "W", "04d"),
+    whole("ac_output_load", 6, "%", "03d"),
+    whole("bus_voltage", 7, "V", "03d"),
+    num("battery_voltage", 8, "V", "05.2f"),
+    whole("battery_charging_current", 9, "A", "03d"),
+    whole("battery_capacity", 10, "%", "03d", device_class="battery"),
+    whole("heat_sink_temperature", 11, "°C", "04d"),
+    # "0014" on HS firmware, "02.7" on MAX firmware: float either way.
+    num("pv_input_current", 12, "A", "04.1f"),
+    num("pv_input_voltage", 13, "V", "05.1f"),
+    num("battery_voltage_scc", 14, "V", "05.2f"),
+    whole("battery_discharge_current", 15, "A", "05d"),
+    *bits(16, 8, enums.QPIGS_STATUS_BITS),
+    # Reported in units of 10 mV.
+    num("battery_voltage_offset_for_fans", 17, "V", "02.0f", scale=0.01, diagnostic=True),
+    text("eeprom_version", 18),
+    whole("pv_input_power", 19, "W", "05d"),
+    *bits(20, 3, enums.QPIGS_STATUS2_BITS),
+    # PI30MAX firmware appends these three.
+    choice("solar_feed_to_grid", 21, enums.ON_OFF),
+    text("country", 22),
+    whole("solar_feed_to_grid_power", 23, "W", "04d"),
+)
+
+QPIGS2: FieldTable = (
+    num("pv2_input_current", 0, "A", "04.1f"),
+    num("pv2_input_voltage", 1, "V", "05.1f"),
+    whole("pv2_input_power", 2, "W", "05d"),
+)
+
+QPIRI: FieldTable = (
+    rated("rated_grid_voltage", 0, "V", "05.1f"),
+    rated("rated_input_current", 1, "A", "04.1f"),
+    rated("rated_ac_output_voltage", 2, "V", "05.1f"),
+    rated("rated_ac_output_frequency", 3, "Hz", "04.1f"),
+    rated("rated_ac_output_current", 4, "A", "04.1f"),
+    whole("rated_ac_output_apparent_power", 5, "VA", "04d", diagnostic=True),
+    whole("rated_ac_output_active_power", 6, "W", "04d", diagnostic=True),
+    rated("rated_battery_voltage", 7, "V", "04.1f"),
+    num("battery_recharge_voltage", 8, "V", "04.1f"),
+    num("battery_under_voltage", 9, "V", "04.1f"),
+    num("battery_bulk_voltage", 10, "V", "04.1f"),
+    num("battery_float_voltage", 11, "V", "04.1f"),
+    choice("battery_type", 12, enums.BATTERY_TYPE),
+    whole("max_ac_charging_current", 13, "A", "02d"),
+    whole("max_charging_current", 14, "A", "03d"),
+    choice("input_voltage_range", 15, enums.INPUT_VOLTAGE_RANGE),
+    choice("output_source_priority", 16, enums.OUTPUT_SOURCE_PRIORITY),
+    choice("charger_source_priority", 17, enums.CHARGER_SOURCE_PRIORITY),
+    whole("max_parallel_units", 18, None, "d", diagnostic=True),  # "-" on units without parallel kit
+    choice("machine_type", 19, enums.MACHINE_TYPE, diagnostic=True),
+    choice("topology", 20, enums.TOPOLOGY, diagnostic=True),
+    choice("output_mode", 21, enums.OUTPUT_MODE),
+    num("battery_redischarge_voltage", 22, "V", "04.1f"),
+    choice("pv_ok_condition", 23, enums.PV_OK_CONDITION),
+    choice("pv_power_balance", 24, enums.PV_POWER_BALANCE),
+    whole("max_cv_charging_time", 25, "min", "03d"),
+    choice("operation_logic", 26, enums.OPERATION_LOGIC),
+    whole("max_discharging_current", 27, "A", "03d"),
+)
+
+QDI: FieldTable = (
+    num("default_ac_output_voltage", 0, "V", "05.1f", diagnostic=True),
+    num("default_ac_output_frequency", 1, "Hz", "04.1f", diagnostic=True),
+    whole("default_max_ac_charging_current", 2, "A", "04d", diagnostic=True),
+    num("default_battery_under_voltage", 3, "V", "04.1f", diagnostic=True),
+    num("default_battery_float_voltage", 4, "V", "04.1f", diagnostic=True),
+    num("default_battery_bulk_voltage", 5, "V", "04.1f", diagnostic=True),
+    num("default_battery_recharge_voltage", 6, "V", "04.1f", diagnostic=True),
+    whole("default_max_charging_current", 7, "A", "02d", diagnostic=True),
+    choice("default_input_voltage_range", 8, enums.INPUT_VOLTAGE_RANGE, diagnostic=True),
+    choice("default_output_source_priority", 9, enums.OUTPUT_SOURCE_PRIORITY, diagnostic=True),
+    choice("default_charger_source_priority", 10, enums.CHARGER_SOURCE_PRIORITY, diagnostic=True),
+    choice("default_battery_type", 11, enums.BATTERY_TYPE, diagnostic=True),
+    # The buzzer digit is inverted (0 = enabled) in every QDI listing we found.
+    choice("default_buzzer", 12, enums.ON_OFF_INVERTED, diagnostic=True),
+    choice("default_power_saving", 13, enums.ON_OFF, diagnostic=True),
+    choice("default_overload_restart", 14, enums.ON_OFF, diagnostic=True),
+    choice("default_over_temperature_restart", 15, enums.ON_OFF, diagnostic=True),
+    choice("default_backlight", 16, enums.ON_OFF, diagnostic=True),
+    choice("default_primary_source_interrupt_alarm", 17, enums.ON_OFF, diagnostic=True),
+    choice("default_fault_code_record", 18, enums.ON_OFF, diagnostic=True),
+    choice("default_overload_bypass", 19, enums.ON_OFF, diagnostic=True),
+    choice("default_lcd_return_to_default", 20, enums.ON_OFF, diagnostic=True),
+    choice("default_output_mode", 21, enums.OUTPUT_MODE, diagnostic=True),
+    num("default_battery_redischarge_voltage", 22, "V", "04.1f", diagnostic=True),
+    choice("default_pv_ok_condition", 23, enums.PV_OK_CONDITION, diagnostic=True),
+    choice("default_pv_power_balance", 24, enums.PV_POWER_BALANCE, diagnostic=True),
+    whole("default_max_cv_charging_time", 25, "min", "03d", diagnostic=True),
+    whole("default_max_discharging_current", 26, "A", "03d", diagnostic=True),
+)
+
+QPGS: FieldTable = (
+    flag("parallel_valid", 0, diagnostic=True),
+    text("serial_number", 1),
+    choice("mode", 2, enums.MODE),
+    text("fault_code", 3, diagnostic=False),
+    num("ac_input_voltage", 4, "V", "05.1f"),
+    num("ac_input_frequency", 5, "Hz", "05.2f"),
+    num("ac_output_voltage", 6, "V", "05.1f"),
+    num("ac_output_frequency", 7, "Hz", "05.2f"),
+    whole("ac_output_apparent_power", 8, "VA", "04d"),
+    whole("ac_output_active_power", 9, "W", "04d"),
+    whole("ac_output_load", 10, "%", "03d"),
+    num("battery_voltage", 11, "V", "04.1f"),
+    whole("battery_charging_current", 12, "A", "03d"),
+    whole("battery_capacity", 13, "%", "03d", device_class="battery"),
+    num("pv_input_voltage", 14, "V", "05.1f"),
+    whole("total_charging_current", 15, "A", "03d"),
+    whole("total_ac_output_apparent_power", 16, "VA", "05d"),
+    whole("total_ac_output_active_power", 17, "W", "05d"),
+    whole("total_ac_output_load", 18, "%", "03d"),
+    *bits(19, 8, enums.QPGS_STATUS_BITS),
+    choice("output_mode", 20, enums.OUTPUT_MODE),
+    choice("charger_source_priority", 21, enums.CHARGER_SOURCE_PRIORITY),
+    whole("max_charging_current", 22, "A", "03d"),
+    whole("max_charging_range", 23, "A", "03d", diagnostic=True),
+    whole("max_ac_charging_current", 24, "A", "02d"),
+    num("pv_input_current", 25, "A", "02.0f"),
+    whole("battery_discharge_current", 26, "A", "03d"),
+    num("pv2_input_voltage", 27, "V", "05.1f"),
+    num("pv2_input_current", 28, "A", "02.0f"),
+)
+
+Q1: FieldTable = (
+    whole("absorb_time_remaining", 0, "s", "05d"),
+    whole("float_time_remaining", 1, "s", "05d"),
+    choice("scc_status", 2, enums.SCC_STATUS, diagnostic=True),
+    text("allow_scc_on", 3),
+    whole("charge_average_current", 4, "A", "02d"),
+    whole("scc_pwm_temperature", 5, "°C", "03d"),
+    whole("inverter_temperature", 6, "°C", "03d"),
+    whole("battery_temperature", 7, "°C", "03d"),
+    whole("transformer_temperature", 8, "°C", "03d"),
+    text("gpio13", 9),
+    flag("fan_locked", 10, bit=1, width=2),  # "00" / "01": the second digit
+    whole("fan_pwm_speed", 12, "%", "04d"),
+    whole("scc_charge_power", 13, "W", "04d"),
+    text("parallel_warning", 14),
+    num("sync_frequency", 15, "Hz", "05.2f"),
+    choice("charge_stage", 16, enums.CHARGE_STAGE),
+)
+
+QBEQI: FieldTable = (
+    flag("equalization_enabled", 0),
+    whole("equalization_time", 1, "min", "03d"),
+    whole("equalization_period", 2, "h", "03d", scale=24.0),  # reported in days
+    whole("equalization_max_current", 3, "A", "03d"),
+    num("equalization_voltage", 5, "V", "05.2f"),
+    whole("equalization_over_time", 7, "min", "03d"),
+    flag("equalization_active", 8),
+    whole("equalization_elapsed_time", 9, "h", "04d"),
+)
+
+QLED: FieldTable = (
+    flag("led_enabled", 0),
+    choice("led_speed", 1, enums.LED_SPEED),
+    choice("led_effect", 2, enums.LED_EFFECT),
+    whole("led_brightness", 3, None, "d"),
+    whole("led_colors", 4, None, "d"),
+    text("led_rgb", 5),
+)
+
+
+QOPPT: FieldTable = (
+    *(choice(f"output_priority_hour_{hour:02d}", hour, enums.OUTPUT_SOURCE_PRIORITY) for hour in range(24)),
+    choice("output_priority_device", 24, enums.OUTPUT_SOURCE_PRIORITY),
+    *(choice(f"output_priority_order_{n}", 24 + n, enums.OUTPUT_SOURCE_PRIORITY) for n in (1, 2, 3)),
+)
+
+QCHPT: FieldTable = (
+    *(choice(f"charger_priority_hour_{hour:02d}", hour, enums.TIMED_CHARGER_PRIORITY) for hour in range(24)),
+    choice("charger_priority_device", 24, enums.TIMED_CHARGER_PRIORITY),
+    *(choice(f"charger_priority_order_{n}", 24 + n, enums.TIMED_CHARGER_PRIORITY) for n in (1, 2, 3)),
+)
+
+
+def _q(name: str, description: str, fields: FieldTable, **kw: object) -> Command:
+    return Command(name, description, fields, **kw)  # type: ignore[arg-type]
+
+
+def _param(name: str, description: str, fields: FieldTable, regex: str, example: str) -> Command:
+    return Command(name, description, fields, pattern=re.compile(regex), example=example)
+
+
+def _set(name: str, description: str, regex: str, example: str) -> Command:
+    return Command(name, description, (), re.compile(regex), False, Style.NONE, example=example)
+
+
+_QUERIES: tuple[Command, ...] = (
+    _q("QPI", "protocol id", (text("protocol_id"),), style=Style.WHOLE),
+    _q("QID", "serial number", (text("serial_number"),), style=Style.WHOLE),
+    # The first two digits give the serial's length; kept raw (firmware differ on padding).
+    _q("QSID", "serial number (long form)", (text("serial_number_long"),), style=Style.WHOLE),
+    _q("QVFW", "main CPU firmware version", (text("main_cpu_firmware"),), style=Style.WHOLE, prefix="VERFW:"),
+    _q("QVFW2", "second CPU firmware version", (text("secondary_cpu_firmware"),), style=Style.WHOLE, prefix="VERFW2:"),
+    _q("QVFW3", "remote panel firmware version", (text("remote_panel_firmware"),), style=Style.WHOLE, prefix="VERFW3:"),
+    _q("QMN", "model name", (text("model_name"),), style=Style.WHOLE),
+    _q("QGMN", "general model number", (text("general_model_number"),), style=Style.WHOLE),
+    _q("QPIRI", "rated information and current settings", QPIRI),
+    _q(
+        "QFLAG",
+        "enabled/disabled flags",
+        tuple(flag(key, 0, bit=letter) for letter, key in enums.FLAG_LETTERS),
+        style=Style.FLAGS,
+    ),
+    _q("QPIGS", "general status", QPIGS),
+    _q("QPIGS2", "general status, second PV input (MAX)", QPIGS2),
+    _q("QMOD", "device mode", (choice("mode", 0, enums.MODE),), style=Style.WHOLE),
+    _q("QPIWS", "warning status", bits(0, 32, enums.QPIWS_BITS)),
+    _q("QDI", "default settings", QDI),
+    _q(
+        "QMCHGCR",
+        "selectable max charging currents",
+        (Field("charging_current_options", 0, Kind.ARRAY, "A", fmt="03d", diagnostic=True),),
+    ),
+    _q(
+        "QMUCHGCR",
+        "selectable max utility charging currents",
+        (Field("utility_charging_current_options", 0, Kind.ARRAY, "A", fmt="03d", diagnostic=True),),
+    ),
+    _q("QBOOT", "DSP has bootstrap", (flag("dsp_bootstrap", 0, diagnostic=True),)),
+    _q("QOPM", "output mode", (choice("output_mode", 0, enums.OUTPUT_MODE_2DIGIT),)),
+    _param("QPGSn", "parallel system status of unit n", QPGS, r"QPGS(\d)", "QPGS0"),
+    _q("Q1", "SCC and temperature status", Q1),
+    _q("QBEQI", "battery equalization status", QBEQI),
+    _q("QET", "total PV energy (MAX)", (energy("pv_energy_total"),)),
+    _param("QEYyyyy", "PV energy of a year (MAX)", (energy("pv_energy_year"),), r"QEY(\d{4})", "QEY2024"),
+    _param("QEMyyyymm", "PV energy of a month (MAX)", (energy("pv_energy_month"),), r"QEM(\d{6})", "QEM202401"),
+    _param("QEDyyyymmdd", "PV energy of a day (MAX)", (energy("pv_energy_day"),), r"QED(\d{8})", "QED20240115"),
+    _q("QLT", "total load energy (MAX)", (energy("load_energy_total"),)),
+    _param("QLYyyyy", "load energy of a year (MAX)", (energy("load_energy_year"),), r"QLY(\d{4})", "QLY2024"),
+    _param("QLMyyyymm", "load energy of a month (MAX)", (energy("load_energy_month"),), r"QLM(\d{6})", "QLM202401"),
+    _param("QLDyyyymmdd", "load energy of a day (MAX)", (energy("load_energy_day"),), r"QLD(\d{8})", "QLD20240115"),
+    _q("QLED", "LED ring status (MAX)", QLED),
+    _q("QT", "device clock yyyymmddhhmmss (MAX)", (text("device_time"),), style=Style.WHOLE),
+    _q("QOPPT", "output source priority by hour (MAX)", QOPPT),
+    _q("QCHPT", "charger source priority by hour (MAX)", QCHPT),
+)
+
+# --- setters (reply ACK / NAK); setters.py builds and range-checks their text -----
+
+_FLAG_CHARS = "".join(letter for letter, _ in enums.FLAG_LETTERS)
+
+_SETTERS: tuple[Command, ...] = (
+    _set("POP", "output source priority", r"POP0[0-2]", "POP02"),
+    _set("PCP", "charger source priority", r"PCP0[0-3]", "PCP03"),
+    _set("PGR", "AC input voltage range", r"PGR0[01]", "PGR00"),
+    _set("PBT", "battery type", r"PBT0[0-2]", "PBT01"),
+    _set("PBCV", "battery re-charge voltage", r"PBCV\d\d\.\d", "PBCV46.0"),
+    _set("PBDV", "battery re-discharge voltage", r"PBDV\d\d\.\d", "PBDV54.0"),
+    _set("PBFT", "battery float voltage", r"PBFT\d\d\.\d", "PBFT54.0"),
+    _set("PCVV", "battery bulk (C.V.) voltage", r"PCVV\d\d\.\d", "PCVV56.4"),
+    _set("PSDV", "battery cut-off voltage", r"PSDV\d\d\.\d", "PSDV42.0"),
+    # <unit><amps>: two or three amp digits by firmware (setters.Pi30Context.current_digits).
+    _set("MCHGC", "max charging current", r"MCHGC\d{3,4}", "MCHGC060"),
+    _set("MNCHGC", "max charging current of 100 A and more", r"MNCHGC\d{4}", "MNCHGC0120"),
+    _set("MUCHGC", "max utility charging current", r"MUCHGC\d{3,4}", "MUCHGC030"),
+    _set("PE", "enable flags", rf"PE[{_FLAG_CHARS}]+", "PEa"),
+    _set("PD", "disable flags", rf"PD[{_FLAG_CHARS}]+", "PDa"),
+    _set("F", "output frequency", r"F(50|60)", "F50"),
+    _set("POPM", "output mode of a parallel unit", r"POPM\d[0-7]", "POPM00"),
+    _set("PPCP", "charger priority of a parallel unit", r"PPCP\d0[0-3]", "PPCP001"),
+    _set("PSPB", "solar power balance", r"PSPB[01]", "PSPB1"),
+    _set("PBATCD", "battery charge/discharge control", r"PBATCD[01]{3}", "PBATCD010"),
+    _set("PBATMAXDISC", "max battery discharge current", r"PBATMAXDISC(000|0[3-9]\d|1[0-4]\d|150)", "PBATMAXDISC030"),
+    _set("BTA", "battery voltage calibration", r"BTA[-+]0\d", "BTA+01"),
+    _set("DAT", "device clock", r"DAT\d{14}", "DAT20240115123000"),
+    _set("PF", "restore default settings", r"PF", "PF"),
+    _set("PSAVE", "save settings to EEPROM", r"PSAVE", "PSAVE"),
+    _set("POPLG", "operation logic", r"POPLG0[0-2]", "POPLG00"),
+    _set("PPVOKC", "PV OK condition", r"PPVOKC[01]", "PPVOKC0"),
+)
+
+#: Every command by name (parameterised ones under their pattern name, e.g. `QPGSn`).
+COMMANDS: Mapping[str, Command] = MappingProxyType({c.name: c for c in (*_QUERIES, *_SETTERS)})
+
+# Exact names first; patterns are tried only when the text is not a plain name.
+_EXACT: Mapping[str, Command] = MappingProxyType({c.name: c for c in COMMANDS.values() if c.pattern is None})
+_PATTERNED: tuple[Command, ...] = tuple(c for c in COMMANDS.values() if c.pattern is not None)
+
+
+def lookup(command: str) -> Command:
+    """The Command a command text belongs to (`QPGS1` -> QPGSn, `POP02` -> POP).
+
+    Raises ConfigError (one line, with where to find the list) for anything else.
+    """
+    found = _EXACT.get(command)
+    if found is not None:
+        return found
+    for candidate in _PATTERNED:
+        assert candidate.pattern is not None
+        if candidate.pattern.fullmatch(command):
+            return candidate
+    raise ConfigError(f"unknown PI30 command {command!r}; `solarstack commands --protocol pi30` lists them")
+
+
+def table(command: str) -> FieldTable:
+    """The field table of a query (empty for setters)."""
+    return lookup(command).fields
+
+
+def is_query(command: str) -> bool:
+    """True only for a known read-only query: what the MQTT `query` topic may send."""
+    try:
+        return lookup(command).read_only
+    except ConfigError:
+        return False
