@@ -1,0 +1,250 @@
+"""Core layer: the polling loop of one device — schedule, retry, circuit breaker.
+
+A reader runs one `Poller.run(stop)` task per device on its asyncio loop. Each
+`Schedule` (command, every seconds) has its own due time on a fixed grid from the
+start, so intervals do not drift with poll duration; commands due at the same time
+run back to back in the order given; a slot missed because the device was slow is
+skipped, not caught up in a burst.
+
+A poll is one call of `fetch(command)`. A retryable failure (`ProtocolError`: CRC,
+NAK, bad frame; `TransportError`: timeout, unplugged) is retried `retries` times with
+exponential backoff. A poll that still fails counts against the `CircuitBreaker`;
+once it opens the device is reported unavailable and polls stop until the reset
+timeout, then one probe (no retries) decides: success closes it (available again),
+failure opens it again. `ConfigError` is never retried: it ends the task (fatal).
+
+This module must not do I/O itself or know protocols: `fetch` is the device layer's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, Protocol, TypeVar
+
+from solarstack.core.errors import ConfigError, DeviceTimeout, ProtocolError, TransportError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Clock = Callable[[], float]
+MaybeAwaitable = Awaitable[None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Send `command` every `every` seconds."""
+
+    command: str
+    every: float
+
+    def __post_init__(self) -> None:
+        if self.every <= 0:
+            raise ConfigError(f"poll interval for {self.command} must be more than 0 seconds, got {self.every}")
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"  # polling normally
+    OPEN = "open"  # too many failed polls: leave the device alone for a while
+    HALF_OPEN = "half_open"  # reset timeout passed: one probe decides
+
+
+class CircuitBreaker:
+    """closed → open after `failure_threshold` consecutive failures → half-open after
+    `reset_timeout` seconds → closed on a success, open again on a failure."""
+
+    def __init__(self, failure_threshold: int = 5, reset_timeout: float = 30.0, clock: Clock = time.monotonic) -> None:
+        self.failure_threshold = failure_threshold
+        self.reset_timeout = reset_timeout
+        self._clock = clock
+        self._failures = 0
+        self._opened_at = 0.0
+        self._state = BreakerState.CLOSED
+
+    @property
+    def state(self) -> BreakerState:
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_timeout:
+            self._state = BreakerState.HALF_OPEN
+        return self._state
+
+    def allow(self) -> bool:
+        """May a poll be sent now?"""
+        return self.state is not BreakerState.OPEN
+
+    def record_success(self) -> None:
+        self._failures = 0
+        self._state = BreakerState.CLOSED
+
+    def record_failure(self) -> None:
+        self._failures += 1
+        if self._state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
+            self._state = BreakerState.OPEN
+            self._opened_at = self._clock()
+
+
+class PollObserver(Protocol):
+    """What the poller reports for link-health metrics (core.metrics.ServiceMetrics)."""
+
+    def poll_done(self, device: str, command: str, seconds: float) -> None: ...
+
+    def poll_error(self, device: str, kind: str) -> None: ...
+
+    def device_up(self, device: str, up: bool) -> None: ...
+
+
+def error_kind(exc: BaseException) -> str:
+    """The `kind` label of an error counter: crc, nak, frame, protocol, timeout, disconnect."""
+    kind = getattr(exc, "kind", None)
+    return kind if isinstance(kind, str) else "internal"
+
+
+class Poller(Generic[T]):
+    """Polls one device on its schedules until `stop` is set (see module doc).
+
+    Callbacks: `on_result(command, value)` after each successful poll,
+    `on_failure(command, error)` after a poll failed all its attempts (either may be a
+    coroutine function), `on_available(bool)` when availability changes: True on the
+    first success and on recovery, False when the breaker opens.
+    `clock`/`sleep` are injectable so tests can run the schedule on a fake clock; the
+    default sleep returns early when `stop` is set.
+    """
+
+    def __init__(
+        self,
+        device_id: str,
+        schedules: Sequence[Schedule],
+        fetch: Callable[[str], Awaitable[T]],
+        on_result: Callable[[str, T], MaybeAwaitable],
+        on_failure: Callable[[str, Exception], MaybeAwaitable] | None = None,
+        *,
+        retries: int = 3,
+        backoff: float = 0.5,
+        timeout: float | None = None,
+        breaker: CircuitBreaker | None = None,
+        on_available: Callable[[bool], None] | None = None,
+        metrics: PollObserver | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        if not schedules:
+            raise ConfigError(f"device {device_id}: nothing to poll")
+        self.device_id = device_id
+        self.schedules = tuple(schedules)
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.breaker = breaker or CircuitBreaker(clock=clock)
+        self.available: bool | None = None  # None until the first poll decided it
+        self._fetch = fetch
+        self._on_result = on_result
+        self._on_failure = on_failure
+        self._on_available = on_available
+        self._metrics = metrics
+        self._clock = clock
+        self._sleep = sleep
+        self._stop = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set. Raises ConfigError (fatal); everything else is handled."""
+        self._stop = stop
+        start = self._clock()
+        due = [start] * len(self.schedules)
+        while not stop.is_set():
+            now = self._clock()
+            for i, schedule in enumerate(self.schedules):
+                if due[i] > now or stop.is_set():
+                    continue
+                await self.poll(schedule.command)
+                # next slot on the fixed grid; skip slots already missed
+                missed = max(int((self._clock() - due[i]) // schedule.every), 0)
+                due[i] += (missed + 1) * schedule.every
+            await self._wait(min(due) - self._clock())
+
+    async def poll(self, command: str) -> T | None:
+        """One poll of `command` with retries, through the breaker. None when it failed or was skipped."""
+        if not self.breaker.allow():
+            return None
+        probing = self.breaker.state is BreakerState.HALF_OPEN
+        attempts = 1 if probing else 1 + self.retries
+        began = self._clock()
+        error: Exception | None = None
+        for attempt in range(attempts):
+            if attempt:
+                await self._wait(self.backoff * 2 ** (attempt - 1))
+                if self._stop.is_set():
+                    return None
+            try:
+                value = await self._fetch_once(command)
+            except ConfigError:
+                raise
+            except (ProtocolError, TransportError) as exc:
+                error = exc
+                self._count_error(exc)
+                log.debug("%s %s attempt %d/%d failed: %s", self.device_id, command, attempt + 1, attempts, exc)
+                continue
+            except Exception as exc:  # a bug in a codec must not kill the device task
+                error = exc
+                self._count_error(exc)
+                log.exception("%s %s failed unexpectedly", self.device_id, command)
+                break
+            self._done(command, began)
+            self.breaker.record_success()
+            self._set_available(True)
+            await _maybe_await(self._on_result(command, value))
+            return value
+        assert error is not None
+        self._done(command, began)
+        self.breaker.record_failure()
+        log.warning("%s %s failed after %d attempt(s): %s", self.device_id, command, attempts, error)
+        if self.breaker.state is BreakerState.OPEN:
+            self._set_available(False)
+        if self._on_failure is not None:
+            await _maybe_await(self._on_failure(command, error))
+        return None
+
+    async def _fetch_once(self, command: str) -> T:
+        if self.timeout is None:
+            return await self._fetch(command)
+        try:
+            return await asyncio.wait_for(self._fetch(command), self.timeout)
+        except TimeoutError:
+            raise DeviceTimeout(f"{self.device_id}: no answer to {command} within {self.timeout}s") from None
+
+    async def _wait(self, delay: float) -> None:
+        if delay <= 0:
+            await asyncio.sleep(0)  # let other device tasks run even when we are behind
+        elif self._sleep is not None:
+            await self._sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    def _done(self, command: str, began: float) -> None:
+        if self._metrics is not None:
+            self._metrics.poll_done(self.device_id, command, self._clock() - began)
+
+    def _count_error(self, exc: BaseException) -> None:
+        if self._metrics is not None:
+            self._metrics.poll_error(self.device_id, error_kind(exc))
+
+    def _set_available(self, available: bool) -> None:
+        if self.available == available:
+            return
+        self.available = available
+        log.info("%s is %s", self.device_id, "available" if available else "unavailable")
+        if self._metrics is not None:
+            self._metrics.device_up(self.device_id, available)
+        if self._on_available is not None:
+            self._on_available(available)
+
+
+async def _maybe_await(result: object) -> None:
+    if inspect.isawaitable(result):
+        await result
