@@ -1,0 +1,342 @@
+"""Core layer: energy counters — power (W) integrated into kWh totals that survive restarts.
+
+A counter is a row of data (`Counter`): how to get a power in watts from one reading's
+values (a signed sum of products of field keys), and optionally a gate field that must
+be high enough for the counter to run. `EnergyCounters` integrates every counter by the
+trapezoid rule between consecutive readings of one device, and yields two `Field` rows
+per counter — the lifetime total ``<key>`` and ``<key>_today`` (local calendar day) —
+in kWh, device_class energy, state_class total_increasing, so discovery, metrics and the
+collector treat them like any other field.
+
+Rules (DESIGN.md "Identity and time"):
+
+* time is the readings' own `ts`, never the wall clock, so replayed or late readings
+  integrate the interval the device actually measured;
+* never integrate across a gap longer than `max_gap` seconds (device silent, service
+  down): that interval is unknown, not "the average of both ends";
+* totals only increase: the negative part of each counter's power curve is dropped
+  (exactly, also inside an interval where it crosses zero);
+* the state file is replaced atomically (temp file + fsync + rename) at most once per
+  `checkpoint_every` seconds of the injected `clock`, and on `close()` — SD cards wear out;
+* the daily figures restart at local midnight (`tz`, default the system's zone); an
+  interval that spans midnight is split at midnight.
+
+This module must NOT know a protocol's frames or talk to MQTT; it reads values by key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from solarstack.core.fields import Field, FieldTable, Kind, Value
+
+log = logging.getLogger(__name__)
+
+_STATE_VERSION = 1
+_J_PER_KWH = 3.6e6
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """`sign` times the product of the named fields (one power in W, or A * V)."""
+
+    factors: tuple[str, ...]
+    sign: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """One energy counter: power = Σ terms, counted only while power > 0 (and the gate is open)."""
+
+    key: str  # the total's field key, e.g. "pv_energy"; the daily one is "<key>_today"
+    label: str
+    terms: tuple[Term, ...]
+    gate: str | None = None  # a field that must be >= gate_min for the counter to run
+    gate_min: float = 0.0
+
+    def power(self, values: Mapping[str, Value]) -> float | None:
+        """Watts from one reading, or None when a value it needs is missing."""
+        if self.gate is not None:
+            g = _number(values.get(self.gate))
+            if g is None:
+                return None
+            if g < self.gate_min:
+                return 0.0
+        total = 0.0
+        for term in self.terms:
+            product = term.sign
+            for key in term.factors:
+                v = _number(values.get(key))
+                if v is None:
+                    return None
+                product *= v
+            total += product
+        return total
+
+    def fields(self) -> FieldTable:
+        return (
+            Field(
+                self.key,
+                kind=Kind.FLOAT,
+                unit="kWh",
+                device_class="energy",
+                state_class="total_increasing",
+                label=self.label,
+            ),
+            Field(
+                f"{self.key}_today",
+                kind=Kind.FLOAT,
+                unit="kWh",
+                device_class="energy",
+                # HA reads a drop of a total_increasing sensor as a new meter cycle,
+                # which is exactly the midnight reset.
+                state_class="total_increasing",
+                label=f"{self.label} today",
+            ),
+        )
+
+
+def _number(v: Value) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+#: PI30 inverters (QPIGS keys). PI30 reports no grid power, so grid import is the power
+#: balance of what it does report: grid = load + battery charge - PV - battery discharge
+#: (everything entering the inverter equals everything leaving it). Conversion losses
+#: make this read a few percent low, and in battery mode the same losses keep it at or
+#: below zero, which the counter drops; the gate stops it outright when the AC input
+#: is absent. Battery power is current * battery voltage on each side of the pack.
+PI30_COUNTERS: tuple[Counter, ...] = (
+    Counter("pv_energy", "PV energy", (Term(("pv_input_power",)),)),
+    Counter("load_energy", "Load energy", (Term(("ac_output_active_power",)),)),
+    Counter(
+        "battery_charge_energy",
+        "Battery charge energy",
+        (Term(("battery_charging_current", "battery_voltage")),),
+    ),
+    Counter(
+        "battery_discharge_energy",
+        "Battery discharge energy",
+        (Term(("battery_discharge_current", "battery_voltage")),),
+    ),
+    Counter(
+        "grid_import_energy",
+        "Grid import energy",
+        (
+            Term(("ac_output_active_power",)),
+            Term(("battery_charging_current", "battery_voltage")),
+            Term(("pv_input_power",), -1.0),
+            Term(("battery_discharge_current", "battery_voltage"), -1.0),
+        ),
+        gate="ac_input_voltage",
+        gate_min=90.0,  # below any mains voltage; PI30 shows a few volts of noise without grid
+    ),
+)
+
+
+def positive_area(p0: float, p1: float, seconds: float) -> float:
+    """Joules under the positive part of the straight line from p0 to p1 watts."""
+    if p0 >= 0 and p1 >= 0:
+        return (p0 + p1) / 2 * seconds
+    if p0 <= 0 and p1 <= 0:
+        return 0.0
+    # The line crosses zero: only the triangle on the positive side counts.
+    hi, lo = max(p0, p1), min(p0, p1)
+    return hi * hi / (hi - lo) / 2 * seconds
+
+
+@dataclass(slots=True)
+class _Sample:
+    ts: datetime
+    powers: dict[str, float | None]
+
+
+class EnergyCounters:
+    """kWh totals and daily figures of one device, integrated from its readings."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        counters: Sequence[Counter],
+        max_gap: float,
+        checkpoint_every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        tz: tzinfo | None = None,
+    ) -> None:
+        self._path = path
+        self._counters = tuple(counters)
+        self._max_gap = max_gap
+        self._checkpoint_every = checkpoint_every
+        self._clock = clock
+        self._tz = tz
+        self._joules: dict[str, float] = {c.key: 0.0 for c in self._counters}
+        self._today: dict[str, float] = {c.key: 0.0 for c in self._counters}
+        self._day: date | None = None
+        self._last: _Sample | None = None
+        self._load()
+        self._saved_at = clock()
+        self._dirty = False
+
+    @property
+    def fields(self) -> FieldTable:
+        return tuple(f for c in self._counters for f in c.fields())
+
+    def values(self) -> dict[str, Value]:
+        """Current totals and daily figures (kWh), keyed like `fields`."""
+        out: dict[str, Value] = {}
+        for c in self._counters:
+            out[c.key] = round(self._joules[c.key] / _J_PER_KWH, 6)
+            out[f"{c.key}_today"] = round(self._today[c.key] / _J_PER_KWH, 6)
+        return out
+
+    def update(self, ts: datetime, values: Mapping[str, Value]) -> dict[str, Value]:
+        """Feed one reading (stamped `ts`, timezone-aware); returns the values to merge into it."""
+        if ts.tzinfo is None:
+            raise ValueError("EnergyCounters needs timezone-aware timestamps")
+        sample = _Sample(ts, {c.key: c.power(values) for c in self._counters})
+        last = self._last
+        if last is not None and sample.ts <= last.ts:
+            # A duplicate or an out-of-order reading (replay): nothing new to integrate.
+            return self.values()
+        if last is not None and (sample.ts - last.ts).total_seconds() <= self._max_gap:
+            self._integrate(last, sample)
+        self._roll_day(ts)
+        self._last = sample
+        self._dirty = True
+        if self._clock() - self._saved_at >= self._checkpoint_every:
+            self.checkpoint()
+        return self.values()
+
+    def checkpoint(self) -> None:
+        """Write the state file now (atomically)."""
+        self._save()
+        self._saved_at = self._clock()
+        self._dirty = False
+
+    def close(self) -> None:
+        if self._dirty:
+            self.checkpoint()
+
+    # --- integration ---------------------------------------------------------------------
+
+    def _local_day(self, ts: datetime) -> date:
+        return ts.astimezone(self._tz).date()
+
+    def _roll_day(self, ts: datetime) -> None:
+        day = self._local_day(ts)
+        if self._day != day:
+            if self._day is not None:
+                self._today = dict.fromkeys(self._today, 0.0)
+            self._day = day
+
+    def _next_midnight(self, ts: datetime) -> datetime:
+        local = ts.astimezone(self._tz)
+        midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time())
+        # `tz` None means the system zone; astimezone() on a naive time assumes it too.
+        aware = midnight.replace(tzinfo=self._tz) if self._tz is not None else midnight.astimezone()
+        return aware
+
+    def _integrate(self, a: _Sample, b: _Sample) -> None:
+        self._roll_day(a.ts)
+        seconds = (b.ts - a.ts).total_seconds()
+        midnight = self._next_midnight(a.ts)
+        split = (midnight - a.ts).total_seconds() if midnight < b.ts else None
+        next_day: dict[str, float] = {}
+        for key in self._joules:
+            p0, p1 = a.powers[key], b.powers[key]
+            if p0 is None or p1 is None:
+                continue  # a value was missing at one end: this interval is unknown
+            if split is None:
+                joules = positive_area(p0, p1, seconds)
+                self._joules[key] += joules
+                self._today[key] += joules
+                continue
+            # The interval spans local midnight: the part before it belongs to the old day.
+            pm = p0 + (p1 - p0) * split / seconds
+            before = positive_area(p0, pm, split)
+            after = positive_area(pm, p1, seconds - split)
+            self._joules[key] += before + after
+            self._today[key] += before
+            next_day[key] = after
+        if split is not None:
+            self._roll_day(b.ts)
+            for key, joules in next_day.items():
+                self._today[key] += joules
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        last = self._last
+        return {
+            "version": _STATE_VERSION,
+            "totals_kwh": {k: v / _J_PER_KWH for k, v in self._joules.items()},
+            "day": self._day.isoformat() if self._day else None,
+            "today_kwh": {k: v / _J_PER_KWH for k, v in self._today.items()},
+            "last": None if last is None else {"ts": last.ts.isoformat(), "powers": last.powers},
+        }
+
+    def _save(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self._path.name}.", dir=self._path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self._state(), fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self._path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        # The rename is durable only once the directory entry is on disk.
+        dir_fd = os.open(self._path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _load(self) -> None:
+        try:
+            raw = self._path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        try:
+            doc = json.loads(raw)
+            if doc.get("version") != _STATE_VERSION:
+                raise ValueError(f"unknown version {doc.get('version')!r}")
+            totals = {k: float(v) * _J_PER_KWH for k, v in doc["totals_kwh"].items()}
+            today = {k: float(v) * _J_PER_KWH for k, v in doc["today_kwh"].items()}
+            day = date.fromisoformat(doc["day"]) if doc["day"] else None
+            last = doc["last"]
+            sample = None
+            if last is not None:
+                ts = datetime.fromisoformat(last["ts"])
+                powers = {k: (None if v is None else float(v)) for k, v in last["powers"].items()}
+                sample = _Sample(ts, {c.key: powers.get(c.key) for c in self._counters})
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Writes are atomic, so this is a hand-edited or foreign file. Keep it for a
+            # human and start from zero rather than refuse to run.
+            aside = self._path.with_name(f"{self._path.name}.corrupt")
+            os.replace(self._path, aside)
+            log.warning("energy state %s unreadable (%s); moved to %s, counting from zero", self._path, exc, aside)
+            return
+        for key in self._joules:  # counters added since the file was written start at 0
+            self._joules[key] = max(0.0, totals.get(key, 0.0))
+            self._today[key] = max(0.0, today.get(key, 0.0))
+        self._day = day
+        self._last = sample
