@@ -144,13 +144,13 @@ def split_frames(buf: bytearray) -> list[bytes]:
             del buf[: max(0, len(buf) - 1)]
             return frames
         del buf[:start]
-        if len(buf) >= 4:
-            total = int.from_bytes(buf[2:4], "big") + 2
-            if not MIN_LEN <= total <= MAX_LEN:  # a false start: skip it
-                del buf[:2]
-                continue
-        end = frame_end(bytes(buf[:4])) if len(buf) >= 4 else None
-        if end is None or len(buf) < end:
+        if len(buf) < 4:
+            return frames
+        end = int.from_bytes(buf[2:4], "big") + 2
+        if not MIN_LEN <= end <= MAX_LEN:  # a false start: skip it
+            del buf[:2]
+            continue
+        if len(buf) < end:
             return frames
         frames.append(bytes(buf[:end]))
         del buf[:end]
