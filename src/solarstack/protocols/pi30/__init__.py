@@ -9,7 +9,8 @@ Public API (others code against exactly these names):
     reply_frame(payload, *, bump_zero=False) -> bytes   "(" + payload + CRC + CR
     format_fields(command, values) -> str               payload text; inverse of decode
     COMMANDS, Command, lookup(command), table(command), is_query(command)
-    SETTINGS, Pi30Context, context_from(...), setter_command(key, value, ctx)
+    SETTINGS, ACTIONS, Pi30Context, context_from(...), setter_command(key, value, ctx),
+    expected_readback(key, value)
 
 Frame layout: see framing.py; CRC rule: crc.py; field tables: commands.py.
 """
@@ -19,6 +20,14 @@ from __future__ import annotations
 from solarstack.protocols.pi30.codec import decode, format_fields
 from solarstack.protocols.pi30.commands import COMMANDS, Command, Style, is_query, lookup, table
 from solarstack.protocols.pi30.framing import frame_end, reply_frame, request_frame
+from solarstack.protocols.pi30.setters import (
+    ACTIONS,
+    SETTINGS,
+    Pi30Context,
+    context_from,
+    expected_readback,
+    setter_command,
+)
 
 
 def encode(command: str, *, bump_zero: bool = False) -> bytes:
@@ -28,15 +37,21 @@ def encode(command: str, *, bump_zero: bool = False) -> bytes:
 
 
 __all__ = [
+    "ACTIONS",
     "COMMANDS",
+    "SETTINGS",
     "Command",
+    "Pi30Context",
     "Style",
+    "context_from",
     "decode",
     "encode",
+    "expected_readback",
     "format_fields",
     "frame_end",
     "is_query",
     "lookup",
     "reply_frame",
+    "setter_command",
     "table",
 ]
