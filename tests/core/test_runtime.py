@@ -1,0 +1,92 @@
+"""run_service: SIGTERM stops a real service cleanly (offline published, exit 0); ConfigError exits 2."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from solarstack.core.errors import ConfigError
+from solarstack.core.runtime import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, run_service
+
+_SERVICE = """
+import asyncio, sys
+from solarstack.core.mqtt import MqttClient
+from solarstack.core.runtime import run_service
+from solarstack.core.settings import CommonSettings
+
+async def main(stop):
+    client = MqttClient(CommonSettings(mqtt_host=sys.argv[1], mqtt_port=int(sys.argv[2])), "svc",
+                        will_topic="solarstack/svc/availability")
+    client.start()
+    assert await asyncio.to_thread(client.wait_connected, 5)
+    print("ready", flush=True)
+    await stop.wait()
+    await asyncio.to_thread(client.stop)
+
+sys.exit(run_service(main))
+"""
+
+
+def test_sigterm_publishes_offline_and_exits_0(mosquitto: Any, wait_for: Any) -> None:
+    seen: list[bytes] = []
+    lock = threading.Lock()
+    subscribed = threading.Event()
+
+    def on_message(client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
+        with lock:
+            seen.append(msg.payload)
+
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=uuid.uuid4().hex)
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.on_connect = lambda c, *a: c.subscribe("solarstack/svc/availability", qos=1)
+    sub.connect(mosquitto.host, mosquitto.port)
+    sub.loop_start()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVICE, mosquitto.host, str(mosquitto.port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(subscribed.is_set, what="subscribed")
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        wait_for(lambda: seen == [b"online"], what="online")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0, proc.stderr.read().decode() if proc.stderr else ""
+        wait_for(lambda: seen == [b"online", b"offline"], what="offline")
+        # a clean DISCONNECT (no LWT): the offline came from the service itself
+        assert "Client svc disconnected." in mosquitto.log_text()
+    finally:
+        proc.kill()
+        proc.wait()
+        sub.disconnect()
+        sub.loop_stop()
+
+
+def test_config_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    async def main(stop: asyncio.Event) -> None:
+        raise ConfigError("INVERTER_DEVICES is empty: give at least one device URL")
+
+    assert run_service(main) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err == "configuration error: INVERTER_DEVICES is empty: give at least one device URL\n"
+
+
+def test_clean_return_is_0_and_crash_is_1() -> None:
+    async def fine(stop: asyncio.Event) -> None:
+        return None
+
+    async def crash(stop: asyncio.Event) -> None:
+        raise RuntimeError("bug")
+
+    assert run_service(fine) == EXIT_OK
+    assert run_service(crash) == EXIT_FAILED
