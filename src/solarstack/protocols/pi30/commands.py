@@ -235,7 +235,7 @@ Q1: FieldTable = (
     whole("battery_temperature", 7, "°C", "03d"),
     whole("transformer_temperature", 8, "°C", "03d"),
     text("gpio13", 9),
-    flag("fan_locked", 10, bit=1, width=2),  # "00" / "01": the second digit
+    flag("fan_lock_detected", 10, bit=1, width=2),  # "00" / "01": the second digit; QPIWS has fan_locked
     whole("fan_pwm_speed", 12, "%", "04d"),
     whole("scc_charge_power", 13, "W", "04d"),
     text("parallel_warning", 14),

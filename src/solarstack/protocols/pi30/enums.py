@@ -28,6 +28,8 @@ MODE = frozen(
     }
 )
 
+# 0-2 on every PI30 unit; 3-8 as listed for PI30MAX firmware (PI30 HS lists differ:
+# the MAX list is the newer one). Unlisted digits decode to their raw text.
 BATTERY_TYPE = frozen(
     {
         "0": "agm",
@@ -37,9 +39,8 @@ BATTERY_TYPE = frozen(
         "4": "shinheung",
         "5": "weco",
         "6": "soltaro",
-        "7": "bak",
-        "8": "lib",
-        "9": "lic",
+        "7": "lib",
+        "8": "third_party_lithium",
     }
 )
 
