@@ -119,7 +119,13 @@ def accepted(component: str, cfg: dict[str, Any], value: str) -> str | None:
         ok = value in (cfg["payload_on"], cfg["payload_off"])
     elif component == "select":
         ok = value in cfg["options"]
-    elif component == "number" or sensor_numeric(cfg):
+    elif component == "number":
+        # HA's number refuses (logs an error for) a state outside min..max.
+        try:
+            ok = cfg["min"] <= float(value) <= cfg["max"]
+        except ValueError:
+            ok = False
+    elif sensor_numeric(cfg):
         try:
             float(value)
             ok = True

@@ -201,15 +201,32 @@ def field_entities(device: str, f: Field, array_size: int | None = None) -> list
     return [_sensor(device, f, f.key, f.title, f"{{{{ value_json.{f.key} }}}}", numeric=f.numeric)]
 
 
-def setting_entity(prefix: str, device: str, s: Setting) -> Entity:
-    """A `select` or `number` entity that writes `<prefix>/<device>/set/<key>`."""
+def _readback_template(s: Setting, readback: Field | None) -> str:
+    """Render the read-back field as the entity's own option / number text."""
+    key = s.readback
+    if readback is not None and s.component == "select":
+        if readback.kind is Kind.BOOL and set(s.options) == {"ON", "OFF"}:
+            # A flag reads back as JSON true/false but is set with ON/OFF.
+            return _BOOL_TEMPLATE.format(k=key)
+        if readback.numeric:
+            # 50.0 in the state must match the option "50"; %g drops the needless ".0".
+            return f"{{{{ '%g' | format(value_json.{key}) if value_json.{key} is number else None }}}}"
+    return f"{{{{ value_json.{key} }}}}"
+
+
+def setting_entity(prefix: str, device: str, s: Setting, readback: Field | None = None) -> Entity:
+    """A `select` or `number` entity that writes `<prefix>/<device>/set/<key>`.
+
+    `readback` is the row of the field named by `s.readback`, when the table has it: its
+    kind decides how the state is turned into one of the select's options.
+    """
     # `set_` keeps the unique_id apart from the read-back field of the same key.
     object_id = f"set_{s.key}"
     cfg = _common(device, object_id, s.component, s.label, s.icon)
     cfg["cmd_t"] = command_topic(prefix, device, s.key)
     cfg["ent_cat"] = "config"
     if s.readback:
-        cfg["val_tpl"] = f"{{{{ value_json.{s.readback} }}}}"
+        cfg["val_tpl"] = _readback_template(s, readback)
     if s.component == "select":
         cfg["ops"] = list(s.options)
     else:
@@ -238,7 +255,10 @@ def entities(
     seen: set[tuple[str, str]] = set()
     out: list[Entity] = []
     rows = [e for f in fields for e in field_entities(device, f, sizes.get(f.key))]
-    rows += [setting_entity(prefix, device, s) for s in settings]
+    by_key: dict[str, Field] = {}
+    for f in fields:
+        by_key.setdefault(f.key, f)
+    rows += [setting_entity(prefix, device, s, by_key.get(s.readback or "")) for s in settings]
     for e in rows:
         # A device's table is the union of several commands; a key reported by two
         # commands (QPIRI and QFLAG overlap on some firmware) is one entity.

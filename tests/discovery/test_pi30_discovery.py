@@ -1,0 +1,98 @@
+"""Every PI30 field and setting (the protocol's own tables) makes discovery HA accepts.
+
+The tables belong to protocols/pi30; this file judges only what discovery makes of them,
+with Home Assistant 2024.1.6's validators and template engine (see test_ha_schema.py),
+against a state message holding a plausible value for every key, and one holding none.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from solarstack.core.discovery import DeviceInfo, build_device_discovery, build_entity_discovery, entities
+from solarstack.core.energy import PI30_COUNTERS
+from solarstack.core.fields import Field, Kind, Setting, Value
+
+commands = pytest.importorskip("solarstack.protocols.pi30.commands")
+setters = pytest.importorskip("solarstack.protocols.pi30.setters")
+
+pytestmark = pytest.mark.timeout(900)  # first use on CI builds the HA venv
+
+DEVICE = DeviceInfo("inverter1", "Inverter 1", "Voltronic", "Axpert", "0.1", serial_number="92512208100123")
+STATE_TOPIC = "solarstack/inverter1/state"
+
+
+def pi30_fields() -> tuple[Field, ...]:
+    """Every query's rows, as the inverter service may publish them, plus its energy rows."""
+    rows = [f for cmd in commands.COMMANDS.values() if cmd.read_only for f in cmd.fields]
+    return (*rows, *(f for c in PI30_COUNTERS for f in c.fields()))
+
+
+def pi30_settings() -> tuple[Setting, ...]:
+    return tuple(setters.SETTINGS)
+
+
+def sample(f: Field, settings: dict[str, Setting]) -> Value:
+    """A value the device could report for row `f`."""
+    setting = settings.get(f.key)
+    if f.kind is Kind.ENUM:
+        return next(iter(f.options.values())) if f.options else "x"
+    if f.kind is Kind.BOOL:
+        return True
+    if f.kind is Kind.TEXT:
+        return "00072.70"
+    if f.kind is Kind.ARRAY:
+        return [10, 20, 30]
+    if setting is not None and setting.minimum is not None and setting.maximum is not None:
+        return round((setting.minimum + setting.maximum) / 2, 1)  # inside the number's range
+    if f.key == "rated_ac_output_frequency":
+        return 50.0
+    return 230.0 if f.kind is Kind.FLOAT else 12
+
+
+def full_state() -> dict[str, Value]:
+    by_readback = {s.readback: s for s in pi30_settings() if s.readback}
+    state: dict[str, Value] = {"ts": "2026-06-01T10:00:00Z"}
+    for f in pi30_fields():
+        state.setdefault(f.key, sample(f, by_readback))
+    return state
+
+
+def build(mode: str) -> list[tuple[str, str]]:
+    builder = build_device_discovery if mode == "device" else build_entity_discovery
+    return builder("solarstack", "homeassistant", DEVICE, pi30_fields(), pi30_settings(), origin_version="0.1.0")
+
+
+def test_every_select_reads_back_a_field_the_tables_define():
+    keys = {f.key for f in pi30_fields()}
+    missing = [(s.key, s.readback) for s in pi30_settings() if s.readback and s.readback not in keys]
+    assert missing == []
+
+
+@pytest.mark.parametrize("mode", ["device", "entity"])
+def test_every_pi30_entity_passes_home_assistant(ha_check, mode):
+    expected = entities("solarstack", "inverter1", pi30_fields(), pi30_settings())
+    results = ha_check(build(mode), {STATE_TOPIC: json.dumps(full_state())})
+    assert len(results) == len(expected) > 200
+    problems = [(r["object_id"], r["errors"], r["rendered"]) for r in results if r["errors"]]
+    assert problems == []
+    assert all(r["rendered"] not in (None, "", "None") for r in results if r["config"].get("state_topic")), [
+        (r["object_id"], r["rendered"]) for r in results if r["rendered"] in ("", "None")
+    ]
+
+
+def test_an_empty_reading_leaves_every_entity_unknown_not_broken(ha_check):
+    state = {"ts": "2026-06-01T10:00:00Z", **{f.key: None for f in pi30_fields()}}
+    results = ha_check(build("device"), {STATE_TOPIC: json.dumps(state)})
+    assert [(r["object_id"], r["errors"]) for r in results if r["errors"]] == []
+    assert {r["rendered"] for r in results if r["rendered"] is not None} == {"None"}
+
+
+def test_flag_and_frequency_selects_show_the_option_the_device_reads_back(ha_check):
+    state = {**full_state(), "buzzer": False, "rated_ac_output_frequency": 60.0}
+    got = {r["object_id"]: r["rendered"] for r in ha_check(build("device"), {STATE_TOPIC: json.dumps(state)})}
+    assert got["set_buzzer"] == "OFF"
+    assert got["set_output_frequency"] == "60"
+    assert got["set_output_source_priority"] == state["output_source_priority"]
