@@ -1,0 +1,234 @@
+"""Service layer (web): the JSON/CSV/SSE API blueprint (DESIGN.md "Web contract").
+
+`/api/data` latest state of every device; `/api/historical` and `/api/export.csv` history;
+`/api/house` indoor sensors and weather; `/api/command` allow-listed queries and settings
+(auth); `/api/stream` Server-Sent Events, one bounded queue per client. Every input is
+validated and a bad one answers 400 with `{error}`. Handlers reach the store, history and
+command desk through `current_app.extensions`, never module globals. This module must not
+render HTML or talk to MQTT directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import queue
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+
+from solarstack.services.web.auth import guard
+from solarstack.services.web.control import CommandRefused, Commands
+from solarstack.services.web.history import History, HistoryResult
+from solarstack.services.web.openapi import build_spec
+from solarstack.services.web.store import StateStore
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_HOURS = 24 * 90
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _store() -> StateStore:
+    store: StateStore = current_app.extensions["solarstack_store"]
+    return store
+
+
+def _history() -> History:
+    history: History = current_app.extensions["solarstack_history"]
+    return history
+
+
+def _commands() -> Commands:
+    commands: Commands = current_app.extensions["solarstack_commands"]
+    return commands
+
+
+@api.errorhandler(BadRequest)
+def _bad_request(exc: BadRequest) -> tuple[Response, int]:
+    return jsonify(error=str(exc)), 400
+
+
+@api.get("/data")
+def data() -> Response:
+    return Response(_store().snapshot_json(), mimetype="application/json", headers={"Cache-Control": "no-store"})
+
+
+def _time_arg(name: str) -> float | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"{name}: expected unix seconds or an ISO-8601 time, got {raw!r}") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        value = parsed.timestamp()
+    if not math.isfinite(value) or not 0 <= value < 1e11:
+        raise BadRequest(f"{name}: {raw!r} is out of range")
+    return value
+
+
+def _range() -> tuple[float, float]:
+    """The requested window: `start`/`end` (custom, zoom) or the last `hours` (default 24)."""
+    raw_hours = request.args.get("hours", "24")
+    try:
+        hours = float(raw_hours)
+    except ValueError:
+        raise BadRequest(f"hours: {raw_hours!r} is not a number") from None
+    if not math.isfinite(hours) or not 0 < hours <= MAX_HOURS:
+        raise BadRequest(f"hours: must be more than 0 and at most {MAX_HOURS}")
+    end = _time_arg("end") or time.time()
+    start = _time_arg("start") or end - hours * 3600
+    if start >= end:
+        raise BadRequest("start must be before end")
+    if end - start > MAX_HOURS * 3600:
+        raise BadRequest(f"the range may span at most {MAX_HOURS} hours")
+    return start, end
+
+
+def _history_query() -> tuple[str, HistoryResult, dict[str, str | None]]:
+    store = _store()
+    devices = store.devices()
+    device = request.args.get("device") or (devices[0] if devices else "")
+    if device not in devices:
+        raise BadRequest(f"device: unknown device {device!r}; known: {', '.join(devices) or 'none yet'}")
+    start, end = _range()
+    state = store.state(device) or {}
+    catalog = store.catalog(device)
+    numeric = [k for k, v in state.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    wanted = request.args.get("fields")
+    if wanted:
+        fields = [f.strip() for f in wanted.split(",") if f.strip()]
+        unknown = [f for f in fields if f not in state and (catalog is None or f not in catalog.fields)]
+        if unknown:
+            raise BadRequest(f"fields: {device} has no field {', '.join(unknown)}")
+    else:
+        fields = numeric
+    units = {f: (catalog.fields[f].unit if catalog and f in catalog.fields else None) for f in fields}
+    return device, _history().query(device, fields, units, start, end), units
+
+
+@api.get("/historical")
+def historical() -> Response:
+    device, result, units = _history_query()
+    return jsonify(
+        device=device,
+        start=result.start,
+        end=result.end,
+        step=result.step,
+        source=result.source,
+        units=units,
+        series={k: [[t, v] for t, v in points] for k, points in result.series.items()},
+    )
+
+
+@api.get("/export.csv")
+def export_csv() -> Response:
+    device, result, units = _history_query()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["time", "device", "field", "unit", "value"])
+    for name, points in result.series.items():
+        for t, v in points:
+            stamp = datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+            writer.writerow([stamp, device, name, units.get(name) or "", v])
+    filename = f"solarstack-{device}-{int(result.start)}-{int(result.end)}.csv"
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+_WEATHER_HINTS = ("forecast", "weather_code", "cloud_cover", "wind_speed", "irradiance")
+_INDOOR_CLASSES = {"humidity", "atmospheric_pressure", "pressure"}
+
+
+@api.get("/house")
+def house() -> Response:
+    """Indoor sensors and weather, told apart by what the devices report (nothing hard-coded by name)."""
+    snap = _store().snapshot()["devices"]
+    indoor: dict[str, Any] = {}
+    weather: dict[str, Any] = {}
+    for name, dev in snap.items():
+        keys = set(dev["state"]) | set(dev["fields"])
+        classes = {f.get("device_class") for f in dev["fields"].values()}
+        if any(hint in key for key in keys for hint in _WEATHER_HINTS):
+            weather[name] = dev
+        elif classes & _INDOOR_CLASSES or any("humidity" in k or "pressure" in k for k in keys):
+            indoor[name] = dev
+    return jsonify(indoor=indoor, weather=weather)
+
+
+@api.post("/command")
+def command() -> tuple[Response, int]:
+    denial = guard().command_denial()
+    if denial is not None:
+        return denial
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object {device, command} or {device, setting, value}")
+    device = body.get("device")
+    if not isinstance(device, str) or not device:
+        raise BadRequest("device: a device id is needed")
+    has_command = "command" in body
+    has_setting = "setting" in body
+    if has_command == has_setting:
+        raise BadRequest("give either command (a query) or setting and value")
+    current_app.logger.info("command from %s: %s", request.remote_addr, {k: body.get(k) for k in sorted(body)})
+    try:
+        if has_command:
+            if not isinstance(body["command"], str):
+                raise BadRequest("command: a string is needed")
+            result = _commands().run_query(device, body["command"])
+        else:
+            setting, value = body.get("setting"), body.get("value")
+            if not isinstance(setting, str) or not setting:
+                raise BadRequest("setting: a setting name is needed")
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise BadRequest("value: a string or a number is needed")
+            result = _commands().change_setting(device, setting, value)
+    except CommandRefused as exc:
+        return jsonify(error=str(exc)), exc.status
+    return jsonify(device=device, result=result), 200
+
+
+@api.get("/stream")
+def stream() -> Response:
+    store = _store()
+    heartbeat: float = current_app.config["SOLARSTACK_SSE_HEARTBEAT"]
+
+    def events() -> Iterator[str]:
+        with store.listen() as q:
+            # The snapshot first, so a page needs no separate fetch and misses nothing in between.
+            yield "retry: 3000\nevent: snapshot\ndata: " + store.snapshot_json().decode() + "\n\n"
+            while not store.closed:
+                try:
+                    yield q.get(timeout=heartbeat)
+                except queue.Empty:
+                    # A comment line: keeps proxies from timing out and finds dead clients
+                    # (the write fails and the generator is closed, removing the queue).
+                    yield ": keep-alive\n\n"
+
+    return Response(
+        stream_with_context(events()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(build_spec())

@@ -1,0 +1,52 @@
+"""Service layer (web): the Flask app factory.
+
+`create_app(settings, store, history)` wires the blueprints to the objects it is given —
+no module-level state, so tests build as many apps as they like. The MQTT side (the
+subscriber feeding `store`, the command desk publishing) is built by main.py and passed
+in through `commands` and `connected`; without them the app serves what the store holds
+and refuses commands with 503. This module must not start threads or connect anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+
+from solarstack.services.web import auth
+from solarstack.services.web.api import api
+from solarstack.services.web.control import Commands
+from solarstack.services.web.history import History
+from solarstack.services.web.ops import WebMetrics, ops
+from solarstack.services.web.pages import pages
+from solarstack.services.web.settings import WebSettings
+from solarstack.services.web.store import StateStore
+
+
+def create_app(
+    settings: WebSettings,
+    store: StateStore,
+    history: History,
+    *,
+    commands: Commands | None = None,
+    connected: Callable[[], bool] | None = None,
+) -> Flask:
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config["SOLARSTACK_SSE_HEARTBEAT"] = settings.web_sse_heartbeat
+    app.config["JSON_SORT_KEYS"] = False
+    app.extensions["solarstack_store"] = store
+    app.extensions["solarstack_history"] = history
+    app.extensions["solarstack_commands"] = commands or Commands(
+        store, lambda: None, settings.mqtt_prefix, settings.web_command_timeout
+    )
+    app.extensions["solarstack_connected"] = connected or (lambda: False)
+    metrics = WebMetrics(lambda: store.client_count, app.extensions["solarstack_connected"])
+    app.extensions["solarstack_metrics"] = metrics
+    metrics.install(app)
+    auth.install(app, settings)
+    app.register_blueprint(ops)
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    # Vendored assets never change within a release: let browsers keep them a day.
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 86400
+    return app

@@ -1,0 +1,105 @@
+"""Service layer (web): `solarstack run web` — gunicorn (gthread) serving the app, one MQTT subscriber.
+
+gunicorn is driven programmatically (no config file): the master forks the worker(s)
+and each worker builds its own store, history, MQTT client and app in `load()`, after
+the fork, so no socket or thread crosses it. A worker's exit stops its MQTT client
+(publishing nothing: the web has no availability topic) and ends its live streams.
+This module must not hold module-level state or read the environment at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+
+from solarstack.core.settings import load
+from solarstack.services.web.settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: WebSettings) -> tuple[Flask, Callable[[], None]]:
+    """The app wired to a started MQTT subscriber, and the function that shuts both down."""
+    from solarstack.core.mqtt import MqttClient
+    from solarstack.services.web.app import create_app
+    from solarstack.services.web.control import Commands
+    from solarstack.services.web.feed import Feed
+    from solarstack.services.web.history import History, PrometheusHistory, RingHistory
+    from solarstack.services.web.store import StateStore
+
+    store = StateStore(stale_seconds=settings.web_stale_seconds)
+    ring = RingHistory(settings.web_history_points)
+    history: History = PrometheusHistory(settings.prometheus_url, ring) if settings.prometheus_url else ring
+    # Several gunicorn workers each run a subscriber: the client id must differ per process.
+    client = MqttClient(settings, f"solarstack-web-{os.getpid()}")
+    commands = Commands(store, lambda: client, settings.mqtt_prefix, settings.web_command_timeout)
+    Feed(store, history, commands, settings.mqtt_prefix, settings.ha_discovery_prefix).attach(client)
+    client.start()
+    app = create_app(settings, store, history, commands=commands, connected=lambda: client.connected)
+
+    def shutdown() -> None:
+        store.close()
+        client.stop()
+
+    return app, shutdown
+
+
+def _server(settings: WebSettings, workers: int) -> Any:
+    from gunicorn.app.base import BaseApplication
+
+    class WebServer(BaseApplication):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._shutdown: Callable[[], None] | None = None
+            super().__init__()
+
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{settings.web_host}:{settings.web_port}",
+                "worker_class": "gthread",
+                "workers": workers,
+                # Each open live stream holds a thread for as long as the tab is open.
+                "threads": settings.web_threads,
+                "worker_connections": settings.web_threads * 2,
+                "graceful_timeout": 5,
+                "timeout": 60,
+                "keepalive": 5,
+                "accesslog": None,
+                "errorlog": "-",
+                "loglevel": settings.log_level.lower(),
+                "proc_name": "solarstack-web",
+                "worker_exit": lambda _server, _worker: self._stop(),
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def _stop(self) -> None:
+            if self._shutdown is not None:
+                self._shutdown()
+
+        def load(self) -> Flask:
+            app, self._shutdown = build(settings)
+            return app
+
+    return WebServer()
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="solarstack run web", description="the web UI (gunicorn gthread)")
+    parser.add_argument("--port", type=int, help="override WEB_PORT")
+    parser.add_argument("--host", help="override WEB_HOST")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (each subscribes)")
+    args = parser.parse_args(argv)
+    settings = load(WebSettings)
+    overrides = {k: v for k, v in (("web_port", args.port), ("web_host", args.host)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.web_api_token is None and settings.web_password is None:
+        log.warning("neither WEB_API_TOKEN nor WEB_PASSWORD is set: every command will be refused")
+    _server(settings, args.workers).run()
+    return 0

@@ -1,0 +1,237 @@
+"""Service layer (web): the OpenAPI 3.0 description of the API, served at /api/openapi.json.
+
+Built as data so tests (schemathesis) can check every response against it. This module
+must not import Flask or touch the store: it only describes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = _json(_ref("Error"), "refused; `error` says why")
+
+_RANGE_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": "hours",
+        "in": "query",
+        "description": "window ending now (or at `end`), hours",
+        "schema": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 2160, "default": 24},
+    },
+    {
+        "name": "start",
+        "in": "query",
+        "description": "custom window start: unix seconds or ISO-8601",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "end",
+        "in": "query",
+        "description": "custom window end: unix seconds or ISO-8601",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "device",
+        "in": "query",
+        "description": "device id (default: the first one)",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "fields",
+        "in": "query",
+        "description": "comma-separated field keys (default: every numeric field)",
+        "schema": {"type": "string"},
+    },
+]
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+    "Field": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "unit": {"type": "string", "nullable": True},
+            "device_class": {"type": "string", "nullable": True},
+            "platform": {"type": "string"},
+        },
+    },
+    "Setting": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "component": {"type": "string", "enum": ["select", "number"]},
+            "options": {"type": "array", "items": {"type": "string"}},
+            "min": {"type": "number", "nullable": True},
+            "max": {"type": "number", "nullable": True},
+            "step": {"type": "number", "nullable": True},
+            "unit": {"type": "string", "nullable": True},
+            "state_key": {"type": "string", "nullable": True},
+        },
+    },
+    "Device": {
+        "type": "object",
+        "required": ["name", "availability", "stale", "state", "fields", "settings"],
+        "properties": {
+            "name": {"type": "string"},
+            "model": {"type": "string"},
+            "availability": {"type": "string", "description": "online, offline or unknown"},
+            "age_s": {"type": "number", "nullable": True, "description": "seconds since the last state"},
+            "stale": {"type": "boolean"},
+            "state": {"type": "object", "description": "the last state: ts + one key per field"},
+            "fields": {"type": "object", "additionalProperties": _ref("Field")},
+            "settings": {"type": "object", "additionalProperties": _ref("Setting")},
+        },
+    },
+    "Data": {
+        "type": "object",
+        "required": ["devices", "version"],
+        "properties": {
+            "devices": {"type": "object", "additionalProperties": _ref("Device")},
+            "version": {"type": "integer"},
+        },
+    },
+    "History": {
+        "type": "object",
+        "required": ["device", "start", "end", "step", "source", "series"],
+        "properties": {
+            "device": {"type": "string"},
+            "start": {"type": "number"},
+            "end": {"type": "number"},
+            "step": {"type": "integer", "description": "seconds per point"},
+            "source": {"type": "string", "enum": ["prometheus", "memory"]},
+            "units": {"type": "object", "additionalProperties": {"type": "string", "nullable": True}},
+            "series": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "array",
+                    "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                },
+            },
+        },
+    },
+    "House": {
+        "type": "object",
+        "required": ["indoor", "weather"],
+        "properties": {
+            "indoor": {"type": "object", "additionalProperties": _ref("Device")},
+            "weather": {"type": "object", "additionalProperties": _ref("Device")},
+        },
+    },
+    "CommandRequest": {
+        "type": "object",
+        "required": ["device"],
+        "description": "{device, command} runs a query; {device, setting, value} changes a setting",
+        "properties": {
+            "device": {"type": "string"},
+            "command": {"type": "string", "example": "QPIRI"},
+            "setting": {"type": "string", "example": "output_source_priority"},
+            "value": {"oneOf": [{"type": "string"}, {"type": "number"}], "example": "SBU"},
+        },
+    },
+    "CommandResult": {
+        "type": "object",
+        "required": ["device", "result"],
+        "properties": {
+            "device": {"type": "string"},
+            "result": {
+                "type": "object",
+                "description": "the reader's read-back: {ok, value|fields, error}",
+                "properties": {"ok": {"type": "boolean"}},
+            },
+        },
+    },
+}
+
+
+def build_spec() -> dict[str, Any]:
+    """The whole OpenAPI document (a fresh dict each call; callers may not share it)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "solarstack web API",
+            "version": "1",
+            "description": "Live state, history and allow-listed commands of a solarstack installation.",
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "WEB_API_TOKEN"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+            },
+        },
+        "paths": {
+            "/api/data": {
+                "get": {
+                    "summary": "latest state of every device, with labels and settings from discovery",
+                    "responses": {"200": _json(_ref("Data"), "every device"), "401": _ERROR},
+                }
+            },
+            "/api/historical": {
+                "get": {
+                    "summary": "history of numeric fields (Prometheus, or in memory)",
+                    "parameters": _RANGE_PARAMS,
+                    "responses": {"200": _json(_ref("History"), "series"), "400": _ERROR, "401": _ERROR},
+                }
+            },
+            "/api/export.csv": {
+                "get": {
+                    "summary": "history as CSV: time, device, field, unit, value",
+                    "parameters": _RANGE_PARAMS,
+                    "responses": {
+                        "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                        "400": _ERROR,
+                        "401": _ERROR,
+                    },
+                }
+            },
+            "/api/house": {
+                "get": {
+                    "summary": "indoor sensors and weather devices",
+                    "responses": {"200": _json(_ref("House"), "house"), "401": _ERROR},
+                }
+            },
+            "/api/command": {
+                "post": {
+                    "summary": "run an allow-listed query or change a setting; waits for the read-back",
+                    "security": [{"bearer": []}, {"session": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("CommandRequest")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("CommandResult"), "the device's read-back"),
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "403": _ERROR,
+                        "404": _ERROR,
+                        "429": _ERROR,
+                        "503": _ERROR,
+                        "504": _ERROR,
+                    },
+                }
+            },
+            "/api/stream": {
+                "get": {
+                    "summary": "Server-Sent Events: `snapshot` first, then `state` per new state; keep-alive comments",
+                    "responses": {
+                        "200": {
+                            "description": "event stream",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        },
+                        "401": _ERROR,
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {"summary": "this document", "responses": {"200": _json({"type": "object"}, "OpenAPI")}}
+            },
+        },
+    }

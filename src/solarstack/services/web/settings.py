@@ -1,0 +1,43 @@
+"""Service layer (web): the web service's configuration, read once at start-up.
+
+Field names upper-cased are the environment variables (WEB_PORT, WEB_API_TOKEN,
+PROMETHEUS_URL, ...). This module must not read the environment at import time or
+hold any state: `load(WebSettings)` builds it and the app factory receives it.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field as PydanticField
+from pydantic import SecretStr
+
+from solarstack.core.settings import CommonSettings
+
+
+class WebSettings(CommonSettings):
+    """Variables the web service reads, on top of the shared MQTT/log ones."""
+
+    web_host: str = PydanticField("0.0.0.0", description="address the web UI binds to")
+    web_port: int = PydanticField(8080, ge=1, le=65535, description="web UI port")
+    web_threads: int = PydanticField(
+        256, ge=4, le=4096, description="gunicorn gthread threads (each open live-stream tab holds one)"
+    )
+    web_api_token: SecretStr | None = PydanticField(
+        None, description="bearer token every command needs (unset: commands need a login session)"
+    )
+    web_password: SecretStr | None = PydanticField(None, description="password for the login page (unset: no login)")
+    web_login_required: bool = PydanticField(
+        False, description="require a login to read pages and data too (default: reading is open on the LAN)"
+    )
+    web_secret_key: SecretStr | None = PydanticField(
+        None, description="key that signs login sessions (unset: random per start, logins end on restart)"
+    )
+    web_command_timeout: float = PydanticField(
+        8.0, gt=0, le=60, description="seconds to wait for a reader's read-back of a command"
+    )
+    web_command_rate: int = PydanticField(20, ge=1, description="commands per minute allowed per client")
+    web_stale_seconds: float = PydanticField(180.0, gt=0, description="a device with no state for this long is stale")
+    web_sse_heartbeat: float = PydanticField(15.0, gt=0, description="seconds between live-stream keep-alives")
+    web_history_points: int = PydanticField(
+        20000, ge=100, description="points kept per field in memory when no Prometheus is configured"
+    )
+    prometheus_url: str | None = PydanticField(None, description="Prometheus base URL for history (unset: in memory)")

@@ -1,0 +1,321 @@
+"""Helpers for the web tests: a demo site on a real Mosquitto, a recorder, the web server as a subprocess.
+
+`DemoSite` publishes what the readers publish, built from the real parts: Home Assistant
+discovery from `core.discovery` over the real PI30 and JK02 field tables and the PI30
+settings allow-list; inverter state decoded by the PI30 codec from reply frames (the QPIGS
+and QPIRI payloads are the examples in the mpp-solar project's README/docs, a real
+PIP-5048 answer); a JK BMS pack with 16 cells; a BME280 house sensor; a weather device.
+It also answers commands on `.../set/<setting>` and `.../query` the way a reader does:
+the PI30 `setter_command` range check, then a read-back in the state — so the console
+round-trip runs end to end. (When the inverter simulator and reader service land, the
+browser test can run them instead; this keeps the web tests independent of their pace.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import requests
+from paho.mqtt.enums import CallbackAPIVersion
+
+from solarstack.core.discovery import DeviceInfo, build_device_discovery
+from solarstack.core.errors import SettingError
+from solarstack.core.fields import Field, Kind
+from solarstack.core.mqtt import MqttClient
+from solarstack.core.settings import CommonSettings, load
+from solarstack.protocols import jk02, pi30
+from solarstack.services.web.settings import WebSettings
+
+# mpp-solar docs, PIP-5048MS: QPIGS and QPIRI answers (payload between "(" and the CRC).
+QPIGS = "000.0 00.0 230.0 49.9 0161 0119 003 460 57.50 012 100 0069 0014 103.8 57.45 00000 00110110 00 00 00856 010"
+QPIRI = "230.0 21.7 230.0 50.0 21.7 5000 4000 48.0 46.0 42.0 56.4 54.0 0 10 010 1 0 0 6 01 0 0 54.0 0 1"
+TOKEN = "test-token-0123456789"
+
+HOUSE_FIELDS = (
+    Field("temperature", unit="°C", label="Living room temperature"),
+    Field("humidity", unit="%", device_class="humidity", label="Humidity"),
+    Field("pressure", unit="hPa", label="Air pressure"),
+)
+WEATHER_FIELDS = (
+    Field("temperature", unit="°C", label="Outside temperature"),
+    Field("cloud_cover", unit="%", label="Cloud cover"),
+    Field("wind_speed", unit="km/h", label="Wind"),
+    Field("forecast_temperature", kind=Kind.ARRAY, unit="°C", label="Forecast temperature"),
+    Field("forecast_pv_power", kind=Kind.ARRAY, unit="W", label="Forecast PV power"),
+)
+
+
+Broker = Any  # tests/conftest.py's Broker: .host .port
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01, what: str = "") -> Any:
+    """Poll until `predicate` returns something truthy (and return it), or fail on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate!r}")
+        time.sleep(interval)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class DemoSite:
+    """Publishes discovery and states for four devices and answers inverter commands."""
+
+    prefix = "solarstack"
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        settings = CommonSettings(mqtt_host=broker.host, mqtt_port=broker.port)
+        self.client = MqttClient(settings, f"demo-{uuid.uuid4().hex[:8]}")
+        self.lock = threading.Lock()
+        self.commands: list[tuple[str, str]] = []
+        self.tick = 0
+        self.inverter: dict[str, Any] = {
+            **pi30.decode("QPIGS", pi30.reply_frame(QPIGS)),
+            **pi30.decode("QPIRI", pi30.reply_frame(QPIRI)),
+            **pi30.decode("QMOD", pi30.reply_frame("B")),
+        }
+
+    def start(self) -> DemoSite:
+        self.client.start()
+        assert self.client.wait_connected(5), "demo site could not reach the broker"
+        self.client.subscribe(f"{self.prefix}/inverter/set/+", self._on_set)
+        self.client.subscribe(f"{self.prefix}/inverter/query", self._on_query)
+        self.publish_discovery()
+        for device in ("inverter", "pack1", "house", "weather"):
+            self.client.publish(f"{self.prefix}/{device}/availability", "online", retain=True)
+        self.step()
+        return self
+
+    def stop(self) -> None:
+        self.client.stop()
+
+    # -- what the readers publish -----------------------------------------------------
+
+    def publish_discovery(self) -> None:
+        inverter_fields = pi30.table("QPIGS") + pi30.table("QPIRI") + pi30.table("QMOD")
+        messages = [
+            *build_device_discovery(
+                self.prefix,
+                "homeassistant",
+                DeviceInfo("inverter", "Inverter", manufacturer="Voltronic", model="PI30 PIP-5048MS"),
+                inverter_fields,
+                pi30.SETTINGS,
+                origin_version="test",
+            ),
+            *build_device_discovery(
+                self.prefix,
+                "homeassistant",
+                DeviceInfo("pack1", "Battery pack 1", manufacturer="JK", model="JK02 BD6A20S10P"),
+                jk02.table(jk02.TYPE_CELL_INFO, "32"),
+                origin_version="test",
+                array_sizes={"cell_voltages": 16, "cell_resistances": 16},
+            ),
+            *build_device_discovery(
+                self.prefix,
+                "homeassistant",
+                DeviceInfo("house", "House", model="BME280"),
+                HOUSE_FIELDS,
+                origin_version="t",
+            ),
+            *build_device_discovery(
+                self.prefix,
+                "homeassistant",
+                DeviceInfo("weather", "Weather", model="Open-Meteo"),
+                WEATHER_FIELDS,
+                origin_version="t",
+            ),
+        ]
+        for topic, payload in messages:
+            self.client.publish(topic, payload, retain=True)
+
+    def step(self) -> dict[str, dict[str, Any]]:
+        """Publish one new state per device; values move with `tick` so pages visibly change."""
+        with self.lock:
+            self.tick += 1
+            t = self.tick
+            pv = 800 + 40 * t
+            self.inverter.update(
+                pv_input_power=pv,
+                ac_output_active_power=450 + 5 * t,
+                battery_voltage=round(52.0 + 0.01 * t, 2),
+                battery_charging_current=6,
+                battery_capacity=min(100, 60 + t),
+            )
+            cells = [round(3.30 + 0.004 * math.sin(i + t), 3) for i in range(16)]
+            states = {
+                "inverter": dict(self.inverter),
+                "pack1": {
+                    "cell_voltages": cells,
+                    "cell_count": 16,
+                    "average_cell_voltage": round(sum(cells) / 16, 3),
+                    "delta_cell_voltage": round(max(cells) - min(cells), 3),
+                    "max_cell_voltage": max(cells),
+                    "min_cell_voltage": min(cells),
+                    "voltage": round(sum(cells), 2),
+                    "current": 6.2,
+                    "power": round(sum(cells) * 6.2, 1),
+                    "temperature_1": 21.5,
+                    "temperature_2": 22.0,
+                    "temperature_mos": 27.0,
+                    "alarm_cell_overvoltage": False,
+                    "balancing": t % 2 == 0,
+                    "balancing_action": "charging" if t % 2 == 0 else "off",
+                    "soc": min(100, 62 + t),
+                    "cycles": 17,
+                },
+                "house": {"temperature": round(21.0 + 0.1 * t, 1), "humidity": 48.0, "pressure": 1013.2},
+                "weather": {
+                    "temperature": 12.5,
+                    "cloud_cover": 30,
+                    "wind_speed": 11.0,
+                    "forecast_temperature": [round(12 + 4 * math.sin(h / 24 * 2 * math.pi), 1) for h in range(48)],
+                    "forecast_pv_power": [
+                        round(max(0.0, 3000 * math.sin((h % 24 - 6) / 12 * math.pi))) for h in range(48)
+                    ],
+                },
+            }
+        for device, state in states.items():
+            self.client.publish(f"{self.prefix}/{device}/state", json.dumps({"ts": now_iso(), **state}), retain=True)
+        return states
+
+    # -- answering commands like a reader ------------------------------------------------
+
+    def _on_set(self, topic: str, payload: bytes) -> None:
+        setting = topic.rsplit("/", 1)[-1]
+        value = payload.decode()
+        with self.lock:
+            self.commands.append((setting, value))
+        result: dict[str, Any]
+        try:
+            pi30.setter_command(setting, value, pi30.context_from(self.inverter))
+            readback = pi30.expected_readback(setting, value)
+            with self.lock:
+                if readback is not None:
+                    self.inverter[setting] = readback
+            result = {"ok": True, "value": readback, "error": None}
+        except SettingError as exc:
+            result = {"ok": False, "value": None, "error": str(exc)}
+        self.client.publish(f"{topic}/result", json.dumps(result))
+        if result["ok"]:
+            self.client.publish(
+                f"{self.prefix}/inverter/state", json.dumps({"ts": now_iso(), **self.inverter}), retain=True
+            )
+
+    def _on_query(self, topic: str, payload: bytes) -> None:
+        command = payload.decode()
+        with self.lock:
+            self.commands.append(("query", command))
+            keys = [f.key for f in pi30.table(command)] if pi30.is_query(command) else []
+            fields = {k: self.inverter[k] for k in keys if k in self.inverter}
+        ok = bool(fields)
+        result = {"ok": ok, "command": command, "fields": fields, "error": None if ok else "not answered"}
+        self.client.publish(f"{topic}/result", json.dumps(result))
+
+
+class Recorder:
+    """A plain paho subscriber recording every (topic, payload) it sees."""
+
+    def __init__(self, broker: Broker, topic: str) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"rec-{uuid.uuid4().hex[:8]}")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert self.subscribed.wait(5)
+
+    def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, msg.payload))
+
+    def topics(self) -> list[str]:
+        with self.lock:
+            return [t for t, _ in self.messages]
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def web_env(broker: Broker, port: int, **extra: str) -> dict[str, str]:
+    return {
+        "MQTT_HOST": broker.host,
+        "MQTT_PORT": str(broker.port),
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(port),
+        "WEB_API_TOKEN": TOKEN,
+        "WEB_SSE_HEARTBEAT": "2",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def web_settings(broker: Broker, **extra: str) -> WebSettings:
+    return load(WebSettings, web_env(broker, free_port(), **extra))
+
+
+class WebServer:
+    """`solarstack run web` (gunicorn gthread) as a subprocess on a free port."""
+
+    def __init__(self, broker: Broker, workdir: Path, **extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, **web_env(broker, self.port, **extra)}
+        self.log = workdir / f"web-{self.port}.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "solarstack.cli", "run", "web"], env=env, stdout=out, stderr=out, cwd=workdir
+            )
+
+    def wait_ready(self, devices: int = 0, timeout: float = 20.0) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"web exited {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if requests.get(self.url + "/ready", timeout=1).status_code != 200:
+                    return False
+                return len(requests.get(self.url + "/api/data", timeout=1).json()["devices"]) >= devices
+            except requests.RequestException:
+                return False
+
+        wait_for(ready, timeout, interval=0.05, what="web ready with devices")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
