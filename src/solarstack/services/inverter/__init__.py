@@ -1,0 +1,1 @@
+"""Services layer: the inverter reader (PI30 family) — `solarstack run inverter`."""

@@ -1,0 +1,115 @@
+"""Services layer: `solarstack run inverter` — poll PI30 inverters, publish to MQTT and HA.
+
+Builds everything once from InverterSettings (environment), then runs one
+DeviceReader per configured device on one asyncio loop, plus the health/metrics
+server. Protocol knowledge stays in devices/ and protocols/; this module wires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from prometheus_client import CollectorRegistry
+
+from solarstack.core.device_url import DeviceURL, parse_device_list
+from solarstack.core.discovery import DeviceInfo
+from solarstack.core.energy import PI30_COUNTERS
+from solarstack.core.errors import ConfigError, SolarstackError
+from solarstack.core.health import HealthServer, Readiness
+from solarstack.core.log import setup_logging
+from solarstack.core.metrics import ServiceMetrics
+from solarstack.core.poller import Schedule
+from solarstack.core.runtime import run_service
+from solarstack.core.settings import load
+from solarstack.devices.pi30 import Pi30Device, open_device
+from solarstack.services.inverter.settings import InverterSettings
+from solarstack.services.reader import DeviceReader
+
+log = logging.getLogger(__name__)
+
+HELP = """Poll MPP-Solar / Voltronic (PI30) inverters and publish to MQTT and Home Assistant.
+
+Configured from the environment (see .env.example): INVERTER_DEVICES (required, e.g.
+pi30+serial:///dev/ttyUSB0?name=inverter1 or pi30+hidraw://?vid=0665&pid=5161),
+INVERTER_POLL_SECONDS, INVERTER_SLOW_POLL_SECONDS, INVERTER_COMMANDS, INVERTER_TIMEOUT,
+INVERTER_RETRIES, INVERTER_ALLOW_SETTINGS, and the shared MQTT_*, HA_DISCOVERY*,
+STATE_DIR, METRICS_PORT, LOG_LEVEL, LOG_FORMAT."""
+
+
+def identify(device: Pi30Device, url: DeviceURL) -> DeviceInfo:
+    """Best effort: serial number, firmware and model for HA's device page."""
+    found: dict[str, str] = {}
+    for command in ("QID", "QVFW", "QMN"):
+        try:
+            found.update({k: str(v) for k, v in device.query(command).values.items()})
+        except SolarstackError as exc:
+            log.debug("%s: %s not answered (%s)", device.id, command, exc)
+    return DeviceInfo(
+        id=device.id,
+        name=url.option("title") or device.id.replace("_", " ").title(),
+        manufacturer="Voltronic Power",
+        model=found.get("model_name") or "PI30 inverter",
+        sw_version=found.get("main_cpu_firmware"),
+        serial_number=found.get("serial_number"),
+    )
+
+
+async def serve(settings: InverterSettings, stop: asyncio.Event) -> None:
+    urls = parse_device_list(settings.inverter_devices)
+    for url in urls:
+        if url.protocol != "pi30":
+            raise ConfigError(f"INVERTER_DEVICES: {url.raw!r} is not a pi30+… URL (the inverter reader speaks PI30)")
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry, "inverter")
+    schedules = [Schedule(command, every) for command, every in settings.schedule()]
+    readers: list[DeviceReader] = []
+    for url in urls:
+        device = open_device(url, timeout=settings.inverter_timeout)
+        for s in schedules:
+            device.table(s.command)  # unknown commands in INVERTER_COMMANDS fail here, at start
+        info = await asyncio.to_thread(identify, device, url)
+        reader = DeviceReader(
+            settings,
+            device,
+            schedules,
+            info=info,
+            metrics=metrics,
+            counters=PI30_COUNTERS,
+            energy_command="QPIGS",
+            allow_settings=settings.inverter_allow_settings,
+            retries=settings.inverter_retries,
+        )
+        metrics.bind_mqtt(reader.mqtt)
+        readers.append(reader)
+
+    def ready() -> Readiness:
+        if not all(r.mqtt.connected for r in readers):
+            return Readiness(False, "not connected to the MQTT broker")
+        waiting = [r.device.id for r in readers if not r.ready.is_set()]
+        if len(waiting) == len(readers):
+            return Readiness(False, f"no answer yet from {', '.join(waiting)}")
+        return Readiness(True)
+
+    health = HealthServer(registry, ready, service="inverter", host=settings.metrics_host, port=settings.metrics_port)
+    if settings.metrics_port:
+        await health.start()
+    try:
+        await asyncio.gather(*(r.run(stop) for r in readers))
+    finally:
+        await health.stop()
+
+
+def run(argv: list[str]) -> int:
+    argparse.ArgumentParser(
+        prog="solarstack run inverter", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)
+    try:
+        settings = load(InverterSettings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format)
+    return run_service(lambda stop: serve(settings, stop))

@@ -1,0 +1,50 @@
+"""Services layer: the inverter reader's configuration (INVERTER_* plus the shared names)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from solarstack.core.settings import CommonSettings
+
+_SCHEDULE_ITEM = re.compile(r"^[A-Z0-9]+:\d+(\.\d+)?$")
+
+
+class InverterSettings(CommonSettings):
+    inverter_devices: str = Field(
+        "",
+        validate_default=True,
+        description="device URLs, comma-separated, e.g. pi30+serial:///dev/ttyUSB0?name=inverter1",
+    )
+    inverter_poll_seconds: float = Field(10.0, gt=0, description="interval of QPIGS, QMOD, QPIWS")
+    inverter_slow_poll_seconds: float = Field(300.0, gt=0, description="interval of QPIRI, QFLAG (ratings, flags)")
+    inverter_commands: str = Field(
+        "",
+        description="override the schedule: COMMAND:seconds, comma-separated (e.g. QPIGS:5,QPIGS2:5,QMOD:10)",
+    )
+    inverter_timeout: float = Field(3.0, gt=0, description="seconds to wait for one answer")
+    inverter_retries: int = Field(3, ge=0, le=10, description="retries of a failed poll, with backoff")
+    inverter_allow_settings: bool = Field(True, description="accept setting changes over MQTT (allow-listed)")
+
+    @field_validator("inverter_devices")
+    @classmethod
+    def _devices_given(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("no inverter configured: set a device URL such as pi30+serial:///dev/ttyUSB0")
+        return v
+
+    @field_validator("inverter_commands")
+    @classmethod
+    def _schedule_shape(cls, v: str) -> str:
+        for item in filter(None, (i.strip() for i in v.split(","))):
+            if not _SCHEDULE_ITEM.match(item):
+                raise ValueError(f"{item!r} is not COMMAND:seconds (e.g. QPIGS:10)")
+        return v
+
+    def schedule(self) -> list[tuple[str, float]]:
+        if self.inverter_commands.strip():
+            items = [i.strip().split(":") for i in self.inverter_commands.split(",") if i.strip()]
+            return [(c, float(s)) for c, s in items]
+        fast, slow = self.inverter_poll_seconds, self.inverter_slow_poll_seconds
+        return [("QPIGS", fast), ("QMOD", fast), ("QPIWS", fast), ("QPIRI", slow), ("QFLAG", slow)]

@@ -1,0 +1,235 @@
+"""Services layer: the generic reader — one device, its poller and its MQTT session.
+
+Every hardware reader (inverter, bms, house) runs one `DeviceReader` per device:
+
+    poller (asyncio task) ──fetch──> device.query()  in a worker thread, one at a time
+        │ on_result
+        ├─ merged state ──> solarstack/<device>/state      (retained JSON, ts + fields)
+        ├─ energy counters (kWh, persisted)  ──> merged into the same state
+        ├─ metrics.export_reading()          ──> /metrics gauges
+        └─ availability ──> solarstack/<device>/availability (LWT offline, online)
+    MQTT (paho thread) ──> set/<setting>, query, homeassistant/status
+        └─ handed to the event loop, run under the same device lock as polls
+
+It must not know any protocol: field tables, settings and commands come from the
+device object. Discovery is re-sent on every (re)connect, on Home Assistant's birth
+message and whenever a firmware reveals fields we had not seen (extra_N).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from solarstack import __version__
+from solarstack.core import discovery
+from solarstack.core.energy import Counter, EnergyCounters
+from solarstack.core.fields import Field, FieldTable, Reading, Value
+from solarstack.core.mqtt import MqttClient
+from solarstack.core.poller import Poller, Schedule
+from solarstack.core.settings import CommonSettings
+from solarstack.devices.base import Device, SetResult
+
+log = logging.getLogger(__name__)
+
+
+def iso(ts: datetime) -> str:
+    """ISO-8601 UTC with a Z, millisecond precision: the `ts` of every state message."""
+    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class DeviceReader:
+    """Polls one device and publishes it (see module doc)."""
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        device: Device,
+        schedules: Sequence[Schedule],
+        *,
+        info: discovery.DeviceInfo,
+        metrics: Any = None,
+        counters: Sequence[Counter] = (),
+        energy_command: str | None = None,
+        allow_settings: bool = True,
+        retries: int = 3,
+        poll_timeout: float | None = None,
+        max_gap_polls: float = 3.0,
+    ) -> None:
+        self.settings = settings
+        self.device = device
+        self.schedules = tuple(schedules)
+        self.info = info
+        self.metrics = metrics
+        self.allow_settings = allow_settings
+        self.prefix = settings.mqtt_prefix
+        self.topic = f"{self.prefix}/{device.id}"
+        self.state: dict[str, Value] = {}
+        self.ready = asyncio.Event()  # set after the first successful poll
+        self._io = asyncio.Lock()  # one exchange at a time on the device's link
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._extra_fields: dict[str, Field] = {}
+        self._published_discovery: list[discovery.Message] = []
+        self._energy_command = energy_command
+        interval = min((s.every for s in self.schedules if s.command == energy_command), default=60.0)
+        self.energy = (
+            EnergyCounters(
+                Path(settings.state_dir) / f"energy-{device.id}.json",
+                counters=counters,
+                max_gap=max_gap_polls * interval + 5.0,
+            )
+            if counters
+            else None
+        )
+        self.mqtt = MqttClient(
+            settings,
+            f"solarstack-{device.id}",
+            will_topic=discovery.availability_topic(self.prefix, device.id),
+            spool_dir=Path(settings.state_dir) / "spool",
+            on_connect=self._on_connect,
+        )
+        self.poller: Poller[Reading] = Poller(
+            device.id,
+            self.schedules,
+            self._fetch,
+            self._on_result,
+            retries=retries,
+            timeout=poll_timeout,
+            on_available=self._on_available,
+            metrics=metrics,
+        )
+
+    # -- the table of everything this device reports -------------------------------------
+
+    def fields(self) -> FieldTable:
+        seen: dict[str, Field] = {}
+        for s in self.schedules:
+            for f in self.device.table(s.command):
+                seen.setdefault(f.key, f)
+        for f in self._extra_fields.values():
+            seen.setdefault(f.key, f)
+        if self.energy is not None:
+            for f in self.energy.fields:
+                seen.setdefault(f.key, f)
+        return tuple(seen.values())
+
+    def discovery_messages(self) -> list[discovery.Message]:
+        array_sizes = {k: len(v) for k, v in self.state.items() if isinstance(v, list)}
+        return discovery.build_discovery(
+            self.settings.ha_discovery,
+            self.prefix,
+            self.settings.ha_discovery_prefix,
+            self.info,
+            self.fields(),
+            self.device.settings() if self.allow_settings else (),
+            origin_version=__version__,
+            array_sizes=array_sizes,
+        )
+
+    def publish_discovery(self) -> None:
+        current = self.discovery_messages()
+        for topic, payload in discovery.with_removals(self._published_discovery, current):
+            self.mqtt.publish(topic, payload, qos=1, retain=True)
+        self._published_discovery = current
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.mqtt.subscribe(f"{self.topic}/set/+", self._on_set_message)
+        self.mqtt.subscribe(f"{self.topic}/query", self._on_query_message)
+        birth_topic, birth_handler = discovery.on_ha_birth(
+            self.settings.ha_discovery_prefix, lambda: self._call_soon(self.publish_discovery)
+        )
+        self.mqtt.subscribe(birth_topic, birth_handler)
+        self.mqtt.start()
+        try:
+            await self.poller.run(stop)
+        finally:
+            if self.energy is not None:
+                self.energy.close()
+            async with self._io:
+                await asyncio.to_thread(self.device.close)
+            await asyncio.to_thread(self.mqtt.stop)
+
+    def _call_soon(self, fn: Any, *args: Any) -> None:
+        """Hand work from paho's network thread to the event loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _on_connect(self) -> None:  # paho thread
+        self._call_soon(self.publish_discovery)
+        if self.poller.available is False:
+            self._call_soon(self._on_available, False)
+
+    def _on_available(self, up: bool) -> None:
+        topic = discovery.availability_topic(self.prefix, self.device.id)
+        self.mqtt.publish(topic, "online" if up else "offline", 1, True)
+
+    # -- polling -----------------------------------------------------------------------------
+
+    async def _fetch(self, command: str) -> Reading:
+        async with self._io:
+            return await asyncio.to_thread(self.device.query, command)
+
+    def _on_result(self, command: str, reading: Reading) -> None:
+        values = dict(reading.values)
+        fields = reading.fields
+        grew = False
+        known = {f.key for f in self.fields()}
+        for f in fields:
+            if f.key not in known:
+                self._extra_fields[f.key] = f
+                grew = True
+        if self.energy is not None and command == self._energy_command:
+            extra = self.energy.update(reading.ts, values)
+            values.update(extra)
+            fields = fields + self.energy.fields
+        self.state.update(values)
+        self.state["ts"] = iso(reading.ts)
+        self.mqtt.publish(f"{self.topic}/state", json.dumps(self.state, separators=(",", ":")), 1, True)
+        if self.metrics is not None:
+            self.metrics.export_reading(Reading(reading.device, reading.ts, values, fields))
+        if grew:
+            self.publish_discovery()
+        self.ready.set()
+
+    # -- commands from MQTT ------------------------------------------------------------------
+
+    def _on_set_message(self, topic: str, payload: bytes) -> None:  # paho thread
+        setting = topic.rsplit("/", 1)[-1]
+        value = payload.decode("utf-8", "replace").strip()
+        self._call_soon(lambda: asyncio.ensure_future(self._apply(setting, value)))
+
+    def _on_query_message(self, topic: str, payload: bytes) -> None:  # paho thread
+        command = payload.decode("utf-8", "replace").strip()
+        self._call_soon(lambda: asyncio.ensure_future(self._query(command)))
+
+    async def _apply(self, setting: str, value: str) -> None:
+        if not self.allow_settings:
+            result = SetResult(False, setting, value, "settings are disabled on this reader")
+        else:
+            async with self._io:
+                result = await asyncio.to_thread(self.device.apply, setting, value)
+        self.mqtt.publish(f"{self.topic}/set/{setting}/result", json.dumps(result.payload()), 1, False)
+        if result.ok and result.readback:
+            self.state.update(result.readback)
+            self.mqtt.publish(f"{self.topic}/state", json.dumps(self.state, separators=(",", ":")), 1, True)
+
+    async def _query(self, command: str) -> None:
+        out: dict[str, Any] = {"ok": False, "command": command, "fields": None, "error": None}
+        if not self.device.is_query(command):
+            out["error"] = f"{command!r} is not an allowed read-only query"
+        else:
+            try:
+                async with self._io:
+                    reading = await asyncio.to_thread(self.device.query, command)
+                out.update(ok=True, fields=reading.values)
+            except Exception as exc:  # reported to the asker; the reader goes on
+                out["error"] = str(exc)
+        self.mqtt.publish(f"{self.topic}/query/result", json.dumps(out), 1, False)
