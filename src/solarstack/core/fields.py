@@ -89,7 +89,11 @@ class Field:
 
     @property
     def title(self) -> str:
-        return self.label or self.key.replace("_", " ").capitalize()
+        """Human name for HA, the UI and the CLI: the row's label, else its key in words."""
+        if self.label:
+            return self.label
+        words = [_ACRONYMS.get(w, w) for w in self.key.split("_")]
+        return " ".join(words)[:1].upper() + " ".join(words)[1:]
 
     @property
     def numeric(self) -> bool:
@@ -117,6 +121,36 @@ def measure(key: str, pos: int, unit: str | None = None, **kw: Any) -> Field:
     """A numeric measurement row (the common case), kept short for dense tables."""
     return Field(key, pos, kw.pop("kind", Kind.FLOAT), unit, **kw)
 
+
+#: Words written in capitals in titles ("ac_input_voltage" -> "AC input voltage").
+_ACRONYMS: Mapping[str, str] = {
+    w: w.upper()
+    for w in (
+        "ac",
+        "dc",
+        "pv",
+        "pv1",
+        "pv2",
+        "scc",
+        "soc",
+        "soh",
+        "bms",
+        "mos",
+        "mosfet",
+        "cpu",
+        "id",
+        "ups",
+        "sbu",
+        "eeprom",
+        "led",
+        "ntc",
+        "rssi",
+        "mppt",
+        "cv",
+        "lcd",
+        "usb",
+    )
+}
 
 FieldTable = tuple[Field, ...]
 Value = float | int | str | bool | list[float] | list[int] | None
