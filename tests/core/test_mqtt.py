@@ -258,3 +258,25 @@ def test_spool_survives_a_process_restart(
     assert [json.loads(p)["seq"] for p in rec.payloads()] == [0, 1, 2]
     wait_for(lambda: client.counters().spool_depth == 0, what="spool emptied")
     client.stop()
+
+
+def test_qos0_messages_spool_and_replay_in_order(
+    mosquitto_factory: Any, recorders: list[Recorder], tmp_path: Path, wait_for: Any
+) -> None:
+    broker = mosquitto_factory(persistence=True, extra_config="queue_qos0_messages true\n")
+    rec = Recorder(broker, "solarstack/mix/#", client_id="mixrec", persistent=True)
+    recorders.append(rec)
+    wait_for(rec.subscribed.is_set, what="subscribed")
+    client = MqttClient(settings_for(broker), "mix", reconnect_min_delay=0.1, reconnect_max_delay=0.3)
+    client.start()
+    assert client.wait_connected(5)
+    broker.stop()
+    wait_for(lambda: not client.connected, what="client notices the outage")
+    for i in range(50):
+        client.publish("solarstack/mix/state", str(i), qos=i % 2)
+    broker.start()
+    wait_for(lambda: len(rec.payloads()) >= 50, timeout=15, what="all 50")
+    assert [int(p) for p in rec.payloads()] == list(range(50))
+    wait_for(lambda: client.counters().spool_depth == 0, what="spool emptied")
+    assert client.counters().replayed == 50
+    client.stop()

@@ -49,6 +49,7 @@ Handler = Callable[[str, bytes], None]
 #: Spooled messages sent per replay window (at most paho's default in-flight limit).
 REPLAY_WINDOW = 20
 KEEPALIVE_SECONDS = 30
+EARLY_ACK_TTL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,9 @@ class MqttClient:
         self._subscriptions: dict[str, list[Handler]] = {}
         # mid -> spool id (None for a direct publish) of messages paho has not yet seen acked
         self._inflight: dict[int, int | None] = {}
-        self._early_acks: set[int] = set()  # acks that arrived before publish() returned the mid
+        # acks (mid -> time) that arrived before the publishing thread recorded the mid; kept
+        # EARLY_ACK_TTL seconds so a QoS 0 ack (never tracked) cannot match a reused mid later
+        self._early_acks: dict[int, float] = {}
         self._window: list[int] = []  # spool ids of the replay window being sent
         self._window_pending = 0
         self._backlog = self._spool.depth > 0  # True: new messages must queue behind the spool
@@ -141,8 +144,7 @@ class MqttClient:
         deadline = time.monotonic() + timeout
         self._stopping = True
         if self.will_topic and self.connected:
-            info = self._client.publish(self.will_topic, "offline", qos=1, retain=True)
-            self._track(info, None)
+            self._track_direct(self._client.publish(self.will_topic, "offline", qos=1, retain=True).mid)
         with self._idle:
             self._idle.wait_for(lambda: not self._inflight or not self.connected, max(deadline - time.monotonic(), 0))
         self._client.disconnect()
@@ -183,10 +185,13 @@ class MqttClient:
             if not direct:
                 return
             info = self._client.publish(topic, data, qos=qos, retain=retain)
-            if info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-                # NO_CONN: the link dropped just now; paho keeps the message and re-sends it
-                # first thing after the reconnect (replay waits for it), so order still holds.
-                self._track(info, None)
+            # NO_CONN with QoS 1: the link dropped just now; paho keeps the message and re-sends
+            # it first thing after the reconnect (replay waits for it), so order still holds.
+            # QoS 0 is neither kept by paho then nor tracked here (there is no ack to wait for).
+            no_conn = info.rc is MQTTErrorCode.MQTT_ERR_NO_CONN
+            if info.rc is MQTTErrorCode.MQTT_ERR_SUCCESS or (qos > 0 and no_conn):
+                if qos > 0:
+                    self._track_direct(info.mid)
                 with self._lock:
                     self._published += 1
             else:
@@ -226,7 +231,7 @@ class MqttClient:
         )
         self._connected_event.set()
         if self.will_topic:
-            self._track(client.publish(self.will_topic, "online", qos=1, retain=True), None)
+            self._track_direct(client.publish(self.will_topic, "online", qos=1, retain=True).mid)
         for topic_filter in filters:
             client.subscribe(topic_filter, qos=1)
         if self._user_on_connect is not None:
@@ -250,7 +255,9 @@ class MqttClient:
         done: list[int] = []
         with self._lock:
             if mid not in self._inflight:
-                self._early_acks.add(mid)
+                now = time.monotonic()
+                self._early_acks = {m: t for m, t in self._early_acks.items() if now - t < EARLY_ACK_TTL}
+                self._early_acks[mid] = now
                 return
             spool_id = self._inflight.pop(mid)
             if spool_id is not None and spool_id in self._window:
@@ -277,24 +284,33 @@ class MqttClient:
 
     # ---- replay ----------------------------------------------------------------------
 
-    def _track(self, info: paho.MQTTMessageInfo, spool_id: int | None) -> None:
+    def _track_direct(self, mid: int) -> None:
+        """Record a QoS 1 message published outside the replay (any thread)."""
         with self._lock:
-            if info.mid in self._early_acks:
-                self._early_acks.discard(info.mid)
-                return
-            self._inflight[info.mid] = spool_id
+            if self._early_acks.pop(mid, None) is None:
+                self._inflight[mid] = None
 
     def _pump(self) -> None:
-        """Send the next replay window once nothing older is in flight (network thread)."""
-        with self._lock:
-            if not self.connected or self._window or any(v is None for v in self._inflight.values()):
-                return
-            batch = self._spool.peek(REPLAY_WINDOW)
-            if not batch:
-                self._backlog = False
-                return
-            self._window = [m.id for m in batch]
-            self._window_pending = len(batch)
-        for message in batch:
-            info = self._client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
-            self._track(info, message.id)
+        """Send replay windows while nothing older is in flight (network thread only, so no
+        ack can overtake the recording of a mid here)."""
+        while True:
+            with self._lock:
+                if not self.connected or self._window or any(v is None for v in self._inflight.values()):
+                    return
+                batch = self._spool.peek(REPLAY_WINDOW)
+                if not batch:
+                    self._backlog = False
+                    return
+                self._window = [m.id for m in batch]
+                self._window_pending = sum(1 for m in batch if m.qos > 0)
+            for message in batch:
+                info = self._client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+                if message.qos > 0:
+                    with self._lock:
+                        self._inflight[info.mid] = message.id
+            with self._lock:
+                self._replayed += sum(1 for m in batch if m.qos == 0)  # no ack comes for QoS 0
+                if self._window_pending:
+                    return  # _on_publish completes the window and calls us again
+                done, self._window = self._window, []
+            self._spool.delete(done)
