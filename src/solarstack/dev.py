@@ -50,15 +50,18 @@ class Simulated:
     """One simulated device: the simulator's arguments and the device URL its reader gets."""
 
     sim: str  # solarstack.sim.<sim>
+    args: tuple[str, ...]  # after `solarstack sim <sim>`; {port} is the simulator's TCP port
     service: str  # the reader that polls it
     device: str  # device id (the `name=` option) — also its MQTT topic level
-    url: str  # device URL template; {port} is the simulator's TCP port
+    url: str  # device URL template; {port} as above
 
 
 # One row per simulated device; rows whose simulator or reader module is missing are skipped.
 SIMULATED: tuple[Simulated, ...] = (
-    Simulated("inverter", "inverter", "inverter", "pi30+tcp://127.0.0.1:{port}?name=inverter"),
-    Simulated("bms", "bms", "bms", "jk02+tcp://127.0.0.1:{port}?name=bms"),
+    Simulated("inverter", ("--tcp", "{port}"), "inverter", "inverter", "pi30+tcp://127.0.0.1:{port}?name=inverter"),
+    Simulated(
+        "bms", ("--protocol", "jkserial", "--tcp", "{port}"), "bms", "bms", "jkserial+tcp://127.0.0.1:{port}?name=bms"
+    ),
 )
 # Services in start order; web last so it sees retained state at once.
 SERVICES = ("inverter", "bms", "house", "weather", "collector", "web")
@@ -213,7 +216,7 @@ class Stack:
             port = self.ports[f"sim_{s.sim}"]
             self._add(
                 f"sim-{s.sim}",
-                [sys.executable, "-c", _CLI, "sim", s.sim, "--tcp", str(port)],
+                [sys.executable, "-c", _CLI, "sim", s.sim, *(a.format(port=port) for a in s.args)],
                 self._base_env(),
                 self._listening(port),
             )

@@ -1,0 +1,199 @@
+"""`solarstack dev` (what `make demo` runs) for real: the stack comes up as processes with the
+shipped Mosquitto auth, every simulated device's readings arrive (on /api/data when the web
+runs, else as retained MQTT state), Prometheus scrapes every service, a child that dies is
+restarted, and SIGINT leaves no process behind. Grows with the code: it checks whatever
+simulators and services exist (solarstack.dev decides, from the modules present)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from solarstack.dev import SERVICES, SIMULATED, module_exists
+
+pytestmark = pytest.mark.timeout(120)
+
+START = "import sys; from solarstack.dev import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            last = predicate()
+        except (OSError, ValueError, KeyError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+        time.sleep(0.1)
+
+
+def _processes_mentioning(text: str) -> set[int]:
+    """Pids whose command line or environment contains `text` (the run's private workdir)."""
+    found = set()
+    needle = text.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes() or needle in (entry / "environ").read_bytes():
+                stat = (entry / "stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                    found.add(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
+class Dev:
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+    output: Path
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def urls(self) -> dict[str, str]:
+        out = {}
+        for line in self.text().splitlines():
+            if line.startswith("  ") and ("://" in line):
+                key, _, url = line.strip().rpartition("  ")
+                out[key.strip()] = url.split()[0]
+        return out
+
+    def credentials(self) -> dict[str, str]:
+        lines = (self.workdir / "credentials.env").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines)
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[Dev]:
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("mosquitto not installed (make deps)")
+    workdir = tmp_path / "dev"
+    output = tmp_path / "dev.out"
+    with output.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", START, "--workdir", str(workdir), "--port-base", "0"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    d = Dev(proc, workdir, output)
+    try:
+        _wait(lambda: "solarstack dev: ready" in d.text() or proc.poll() is not None, 45, "solarstack dev ready")
+        assert proc.poll() is None, d.text()
+        yield d
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for pid in _processes_mentioning(str(workdir)):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _connack(port: int, user: str | None, password: str | None) -> ReasonCode:
+    """The broker's answer to a CONNECT (raises OSError while nothing listens)."""
+    answer: queue.Queue[ReasonCode] = queue.Queue()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{os.getpid()}-{time.monotonic_ns()}")
+    if user is not None:
+        client.username_pw_set(user, password)
+    client.on_connect = lambda c, u, f, rc, p: answer.put(rc)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        return answer.get(timeout=5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _mqtt_states(port: int, user: str, password: str, devices: set[str], timeout: float) -> dict[str, dict]:
+    """Retained solarstack/<device>/state of each device, as the web user would see them."""
+    states: dict[str, dict] = {}
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-dev-smoke")
+    client.username_pw_set(user, password)
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe("solarstack/+/state", qos=1)
+    client.on_message = lambda c, u, m: states.__setitem__(m.topic.split("/")[1], json.loads(m.payload))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        _wait(lambda: devices <= set(states), timeout, f"MQTT state of {sorted(devices)}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return states
+
+
+def test_dev_stack_comes_up_serves_readings_and_stops_clean(dev: Dev) -> None:
+    urls = dev.urls()
+    creds = dev.credentials()
+    mqtt_port = int(urls["mqtt"].rsplit(":", 1)[1])
+    services = [s for s in SERVICES if module_exists(f"solarstack.services.{s}.main")]
+    devices = {s.device for s in SIMULATED if s.service in services and module_exists(f"solarstack.sim.{s.sim}")}
+
+    # The broker runs the shipped auth: anonymous refused, a generated service password works.
+    assert _connack(mqtt_port, None, None).is_failure
+    assert not _connack(mqtt_port, "web", creds["MQTT_PASSWORD_WEB"]).is_failure
+
+    started = time.monotonic()
+    if "web" in services and devices:
+        api = urls["web"].rstrip("/") + "/api/data"
+        _wait(
+            lambda: all(f'"{d}"' in json.dumps(json.load(urllib.request.urlopen(api, timeout=2))) for d in devices),
+            15,
+            f"{sorted(devices)} in /api/data",
+        )
+    elif devices:
+        _mqtt_states(mqtt_port, "web", creds["MQTT_PASSWORD_WEB"], devices, 15)
+    assert time.monotonic() - started <= 15.5
+
+    if "prometheus" in urls:
+
+        def up() -> bool:
+            targets = json.load(urllib.request.urlopen(urls["prometheus"].rstrip("/") + "/api/v1/targets", timeout=2))
+            health = {t["labels"]["job"]: t["health"] for t in targets["data"]["activeTargets"]}
+            return set(health) == set(services) and all(h == "up" for h in health.values())
+
+        _wait(up, 20, f"prometheus scraping {services}")
+
+    # A child that dies is restarted (and logged): kill the broker, it comes back on its port.
+    mosquitto_pids = {
+        p for p in _processes_mentioning(str(dev.workdir)) if b"mosquitto" in Path(f"/proc/{p}/cmdline").read_bytes()
+    }
+    assert mosquitto_pids
+    for pid in mosquitto_pids:
+        os.kill(pid, signal.SIGKILL)
+    _wait(lambda: "restarted mosquitto" in dev.text(), 10, "mosquitto restarted")
+    _wait(lambda: not _connack(mqtt_port, "web", creds["MQTT_PASSWORD_WEB"]).is_failure, 10, "broker back, same auth")
+
+    # Ctrl-C: everything stops, nothing is left.
+    children = _processes_mentioning(str(dev.workdir))
+    assert len(children) >= 1 + len(services)
+    dev.proc.send_signal(signal.SIGINT)
+    assert dev.proc.wait(20) == 0, dev.text()[-3000:]
+    assert "solarstack dev: stopped" in dev.text()
+    assert not _processes_mentioning(str(dev.workdir))
