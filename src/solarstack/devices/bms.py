@@ -94,6 +94,12 @@ class StreamBms:
     def default_commands(self) -> tuple[str, ...]:
         raise NotImplementedError
 
+    def query(self, command: str) -> Reading:
+        raise NotImplementedError
+
+    def table(self, command: str) -> FieldTable:
+        raise NotImplementedError
+
     def is_query(self, command: str) -> bool:
         return command.lower() in self.commands()
 

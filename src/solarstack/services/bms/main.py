@@ -1,0 +1,134 @@
+"""Services layer: `solarstack run bms` — every pack in BMS_DEVICES polled and published.
+
+One asyncio loop, one generic `DeviceReader` (services/reader.py) per pack: its poll
+schedule, its own MQTT session with its own LWT (`solarstack/<pack>/availability`),
+retained JSON state, Home Assistant discovery (per-cell sensors from the cell array,
+binary sensors for the alarms), battery energy charged / discharged counters (kWh,
+persisted in STATE_DIR) and Prometheus metrics, all from the codecs' field tables.
+Stream packs (jkserial, daly, vedirect) poll in worker threads; JK over Bluetooth runs
+on this loop (bleak is asyncio). /health /ready /metrics on METRICS_PORT.
+
+Must not know any wire protocol: devices come from the device layer by URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry
+
+from solarstack import __version__
+from solarstack.core.device_url import DeviceURL, parse_device_list
+from solarstack.core.discovery import DeviceInfo
+from solarstack.core.energy import Counter, Term
+from solarstack.core.errors import ConfigError
+from solarstack.core.health import HealthServer, Readiness
+from solarstack.core.log import setup_logging
+from solarstack.core.metrics import ServiceMetrics
+from solarstack.core.poller import Schedule
+from solarstack.core.runtime import run_service
+from solarstack.core.settings import load
+from solarstack.devices.base import Device
+from solarstack.services.bms.settings import BmsSettings
+from solarstack.services.reader import DeviceReader
+
+log = logging.getLogger("solarstack.bms")
+
+DEFAULT_POLL_SECONDS = 5.0
+MANUFACTURERS: Mapping[str, str] = {
+    "jk02": "Jikong (JK BMS)",
+    "jkserial": "Jikong (JK BMS)",
+    "daly": "Daly",
+    "vedirect": "Victron Energy",
+}
+#: battery energy from the pack's own voltage and current (current > 0 while charging)
+COUNTERS = (
+    Counter("battery_energy_charged", "Battery energy charged", (Term(("voltage", "current")),)),
+    Counter("battery_energy_discharged", "Battery energy discharged", (Term(("voltage", "current"), -1.0),)),
+)
+
+
+def open_pack(url: DeviceURL) -> Device:
+    """The device for one BMS URL (stream packs or JK over BLE)."""
+    if url.protocol == "jk02":
+        if url.transport != "ble":
+            raise ConfigError(f"device URL {url.raw!r}: jk02 speaks over Bluetooth: jk02+ble://<MAC>")
+        from solarstack.devices.bms_ble import open_device as open_ble
+
+        return open_ble(url)
+    if url.protocol not in MANUFACTURERS:
+        raise ConfigError(
+            f"device URL {url.raw!r}: protocol {url.protocol!r} is not a BMS; use one of {', '.join(MANUFACTURERS)}"
+        )
+    from solarstack.devices.bms import open_device
+
+    return open_device(url)
+
+
+def build_readers(settings: BmsSettings, metrics: ServiceMetrics | None) -> list[DeviceReader]:
+    readers = []
+    for url in parse_device_list(settings.bms_devices):
+        device = open_pack(url)
+        every = url.float_option("poll", DEFAULT_POLL_SECONDS)
+        if every <= 0:
+            raise ConfigError(f"device URL {url.raw!r}: poll={every:g} must be positive seconds")
+        retries = url.int_option("retries", 3)
+        if not 0 <= retries <= 10:
+            raise ConfigError(f"device URL {url.raw!r}: retries={retries} must be 0..10")
+        command = device.default_commands()[0]
+        info = DeviceInfo(id=device.id, name=device.id, manufacturer=MANUFACTURERS[url.protocol], model=url.protocol)
+        readers.append(
+            DeviceReader(
+                settings,
+                device,
+                [Schedule(command, every)],
+                info=info,
+                metrics=metrics,
+                counters=COUNTERS,
+                energy_command=command,
+                allow_settings=False,
+                retries=retries,
+                poll_timeout=max(10.0, every * 2),
+            )
+        )
+    return readers
+
+
+async def serve(settings: BmsSettings, stop: asyncio.Event) -> None:
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry, "bms", __version__)
+    readers = build_readers(settings, metrics)
+    for r in readers:
+        metrics.bind_mqtt(r.mqtt)
+
+    def ready() -> Readiness:
+        if not any(r.mqtt.connected for r in readers):
+            return Readiness(False, "not connected to MQTT")
+        if not any(r.ready.is_set() for r in readers):
+            return Readiness(False, "no pack has answered yet")
+        return Readiness(True)
+
+    health = HealthServer(registry, ready, service="bms", host=settings.metrics_host, port=settings.metrics_port)
+    if settings.metrics_port:
+        await health.start()
+    log.info("bms reader: %s", ", ".join(r.device.id for r in readers))
+    try:
+        await asyncio.gather(*(r.run(stop) for r in readers))
+    finally:
+        await health.stop()
+
+
+def run(argv: list[str]) -> int:
+    """Entry point of `solarstack run bms` (configuration from the environment)."""
+    if argv:
+        print("solarstack run bms takes no arguments: configure it with BMS_DEVICES (see .env.example)")
+        return 2
+
+    async def main(stop: asyncio.Event) -> None:
+        settings = load(BmsSettings)
+        setup_logging(settings.log_level, settings.log_format)
+        await serve(settings, stop)
+
+    return run_service(main)

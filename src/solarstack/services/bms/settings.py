@@ -1,0 +1,27 @@
+"""Services layer: the bms reader's configuration (BMS_* plus the shared names).
+
+Per-pack knobs ride on the device URL, so packs on different links can differ:
+`?poll=5` seconds between polls (default 5), `?timeout=2` seconds per answer,
+`?retries=3` per failed poll, `?keepalive=0` (BLE: disconnect between polls so a phone app can connect).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from solarstack.core.settings import CommonSettings
+
+
+class BmsSettings(CommonSettings):
+    bms_devices: str = Field(
+        "",
+        validate_default=True,
+        description="device URLs, comma-separated, e.g. jk02+ble://C8:47:8C:12:34:56?name=pack1",
+    )
+
+    @field_validator("bms_devices")
+    @classmethod
+    def _devices_given(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("no battery configured: set a device URL such as jkserial+serial:///dev/ttyUSB1")
+        return v
