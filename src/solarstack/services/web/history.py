@@ -30,6 +30,7 @@ MAX_POINTS = 500
 
 
 def choose_step(start: float, end: float, max_points: int = MAX_POINTS) -> int:
+    """The smallest step that keeps the window under `max_points` points."""
     span = max(end - start, 1.0)
     for step in _STEPS:
         if span / step <= max_points:

@@ -29,14 +29,14 @@ _RANGE_PARAMS: list[dict[str, Any]] = [
     {
         "name": "start",
         "in": "query",
-        "description": "custom window start: unix seconds or ISO-8601",
-        "schema": {"type": "string"},
+        "description": "custom window start, unix seconds (ISO-8601 also accepted)",
+        "schema": {"type": "number", "minimum": 0, "maximum": 99999999999},
     },
     {
         "name": "end",
         "in": "query",
-        "description": "custom window end: unix seconds or ISO-8601",
-        "schema": {"type": "string"},
+        "description": "custom window end, unix seconds (ISO-8601 also accepted; default now)",
+        "schema": {"type": "number", "minimum": 0, "maximum": 99999999999},
     },
     {
         "name": "device",
@@ -178,7 +178,7 @@ def build_spec() -> dict[str, Any]:
                 "get": {
                     "summary": "history of numeric fields (Prometheus, or in memory)",
                     "parameters": _RANGE_PARAMS,
-                    "responses": {"200": _json(_ref("History"), "series"), "400": _ERROR, "401": _ERROR},
+                    "responses": {"200": _json(_ref("History"), "series"), "400": _ERROR, "401": _ERROR, "404": _ERROR},
                 }
             },
             "/api/export.csv": {
@@ -189,6 +189,7 @@ def build_spec() -> dict[str, Any]:
                         "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
                         "400": _ERROR,
                         "401": _ERROR,
+                        "404": _ERROR,
                     },
                 }
             },
