@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import urllib.request
 import uuid
@@ -126,6 +127,12 @@ class ReaderThread:
         assert not self.thread.is_alive(), "reader did not stop"
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _metrics(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         return str(resp.read().decode())
@@ -134,8 +141,6 @@ def _metrics(port: int) -> str:
 def test_three_packs_published_then_one_drops_off_and_returns(
     mosquitto: Any, sims: dict[str, tuple[StreamServer, str]], tmp_path: Path, wait_for: Any
 ) -> None:
-    from conftest import free_port
-
     watcher = Watcher(mosquitto)
     wait_for(watcher.subscribed.is_set, what="subscribed")
     devices = ",".join(
