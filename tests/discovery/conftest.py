@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,23 +51,43 @@ def ha_python() -> Path:
 
 
 @pytest.fixture(scope="session")
-def ha_check(ha_python: Path) -> HaCheck:
-    """Run ha_schema_check.py in the HA venv over (topic, payload) messages."""
+def ha_check(ha_python: Path) -> Iterator[HaCheck]:
+    """Check (topic, payload) messages with ha_schema_check.py in the HA venv.
+
+    One checker process serves the whole session (HA's imports take a second or more);
+    a job is one JSON line in, one JSON line out. Answers are remembered per input.
+    """
+    proc = subprocess.Popen(
+        [str(ha_python), str(HERE / "ha_schema_check.py"), "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    seen: dict[str, str] = {}
 
     def check(
         messages: Iterable[tuple[str, str]],
         states: Mapping[str, str] | None = None,
         discovery_prefix: str = "homeassistant",
     ) -> list[dict[str, Any]]:
-        job = {"messages": list(messages), "states": dict(states or {}), "discovery_prefix": discovery_prefix}
-        proc = subprocess.run(
-            [str(ha_python), str(HERE / "ha_schema_check.py")],
-            input=json.dumps(job),
-            capture_output=True,
-            text=True,
-            timeout=120,
+        job = json.dumps(
+            {"messages": list(messages), "states": dict(states or {}), "discovery_prefix": discovery_prefix}
         )
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+        if job not in seen:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(job + "\n")
+            proc.stdin.flush()
+            answer = proc.stdout.readline()  # pytest-timeout bounds a checker that hangs
+            assert answer, f"checker died: {proc.stderr.read() if proc.stderr else ''}"
+            seen[job] = answer
+        return json.loads(seen[job])  # a fresh copy for every caller
 
-    return check
+    yield check
+    proc.stdin.close()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

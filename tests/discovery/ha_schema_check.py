@@ -241,6 +241,12 @@ async def check_all(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main() -> int:
+    """One job on stdin, its answer on stdout; `--serve`: one job per line, one answer per
+    line, until stdin closes (the tests keep one process, paying HA's imports once)."""
+    if sys.argv[1:] == ["--serve"]:
+        for line in sys.stdin:
+            print(json.dumps(asyncio.run(check_all(json.loads(line))), ensure_ascii=False), flush=True)
+        return 0
     results = asyncio.run(check_all(json.load(sys.stdin)))
     json.dump(results, sys.stdout, ensure_ascii=False)
     return 0
