@@ -15,7 +15,6 @@ Firmware tolerance, by rule (not by `if` per model):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -34,8 +33,19 @@ def _number(token: str) -> float:
         if not token.strip("-."):
             return 0.0  # firmware writes "-" / "--.-" for "not applicable"
         raise FrameError(f"not a number: {token!r}") from None
-    if not math.isfinite(value) or "_" in token:
-        raise FrameError(f"not a number: {token!r}")  # float() also takes "nan", "1_0"
+    # float() also takes "nan", "inf" and "1_0"; inf - inf is nan, and nan != 0.
+    if value - value != 0.0 or "_" in token:
+        raise FrameError(f"not a number: {token!r}")
+    return value
+
+
+def _integer(token: str) -> int:
+    try:
+        value = int(token)
+    except ValueError:
+        return round(_number(token))  # "-", or a firmware that adds decimals
+    if "_" in token:
+        raise FrameError(f"not a number: {token!r}")
     return value
 
 
@@ -47,30 +57,36 @@ def _converter(field: Field) -> Converter:
         return lambda token: round(_number(token) * scale, 6)
     if kind is Kind.INT:
         if scale == 1.0:
-            return lambda token: round(_number(token))
+            return _integer
         return lambda token: round(_number(token) * scale, 6)
     if kind is Kind.ENUM:
         options = field.options or {}
         return lambda token: options.get(token, token)
-    if kind is Kind.BOOL:
-        index = field.bit if isinstance(field.bit, int) else 0
-        return lambda token: token[index] == "1"  # IndexError: bit missing -> omitted
-    if kind is Kind.ARRAY:
-        raise AssertionError("arrays are decoded from all tokens, not one")
+    if kind in (Kind.BOOL, Kind.ARRAY):
+        raise AssertionError("bits and arrays are decoded by the plan, not per token")
     return str
 
 
 class _Plan:
-    """A compiled field table: (pos, key, converter) steps in table order."""
+    """A compiled field table: per-token converters, and bit strings grouped per token.
 
-    __slots__ = ("array", "command", "last", "steps")
+    Built once per command at import; decoding is then two flat loops (bench: QPIGS).
+    """
+
+    __slots__ = ("array", "bit_groups", "command", "last", "scalars")
 
     def __init__(self, command: Command) -> None:
         self.command = command
-        self.steps = tuple((f.pos, f.key, _converter(f)) for f in command.fields if f.kind is not Kind.ARRAY)
-        arrays = [f for f in command.fields if f.kind is Kind.ARRAY]
+        fields = command.fields
+        self.scalars = tuple((f.pos, f.key, _converter(f)) for f in fields if f.kind not in (Kind.BOOL, Kind.ARRAY))
+        groups: dict[int, list[tuple[str, int]]] = {}
+        for f in fields:
+            if f.kind is Kind.BOOL and isinstance(f.bit, int):
+                groups.setdefault(f.pos, []).append((f.key, f.bit))
+        self.bit_groups = tuple((pos, tuple(bits)) for pos, bits in groups.items())
+        arrays = [f for f in fields if f.kind is Kind.ARRAY]
         self.array = arrays[0] if arrays else None
-        self.last = max((f.pos for f in command.fields), default=-1)
+        self.last = max((f.pos for f in fields), default=-1)
 
     def tokens(self, payload: str) -> list[str]:
         command = self.command
@@ -86,16 +102,19 @@ class _Plan:
             return _decode_flags(self.command, payload)
         tokens = self.tokens(payload)
         if self.array is not None:
-            return {self.array.key: [round(_number(t)) for t in tokens]}
+            return {self.array.key: [_integer(t) for t in tokens]}
         count = len(tokens)
         values: dict[str, Value] = {}
-        for pos, key, convert in self.steps:
+        for pos, key, convert in self.scalars:
             if pos < count:
-                # try/except, not contextlib.suppress: this loop is the hot path (bench).
-                try:  # noqa: SIM105
-                    values[key] = convert(tokens[pos])
-                except IndexError:
-                    pass  # short bit string: the bit is not reported
+                values[key] = convert(tokens[pos])
+        for pos, bits in self.bit_groups:
+            if pos < count:
+                token = tokens[pos]
+                length = len(token)
+                for key, index in bits:
+                    if index < length:  # a short bit string reports only the bits it has
+                        values[key] = token[index] == "1"
         for pos in range(self.last + 1, count):
             values[f"extra_{pos}"] = tokens[pos]
         return values

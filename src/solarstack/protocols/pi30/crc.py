@@ -28,18 +28,24 @@ def _adjust(byte: int, bump_zero: bool) -> int:
     return byte + 1 if byte in (_BUMPED_WITH_ZERO if bump_zero else _BUMPED) else byte
 
 
+# Per-byte lookup of the send rules: the receive check runs on every frame (hot path).
+_SEND = bytes(_adjust(b, False) for b in range(256))
+_SEND_ZERO = bytes(_adjust(b, True) for b in range(256))
+
+
 def crc_bytes(data: bytes, *, bump_zero: bool = False) -> bytes:
     """The two CRC bytes as sent on the wire (high byte first), adjusted."""
     crc = crc16(data)
-    return bytes((_adjust(crc >> 8, bump_zero), _adjust(crc & 0xFF, bump_zero)))
+    rule = _SEND_ZERO if bump_zero else _SEND
+    return bytes((rule[crc >> 8], rule[crc & 0xFF]))
 
 
 def check(data: bytes, received: bytes) -> bool:
     """True if `received` is the adjusted CRC of `data` under either known rule."""
-    crc = crc16(data)
-    hi, lo = crc >> 8, crc & 0xFF
     if len(received) != 2:
         return False
+    crc = crc16(data)
+    hi, lo = crc >> 8, crc & 0xFF
     got_hi, got_lo = received[0], received[1]
     # Each byte is checked on its own: the rules only differ for a 0x00 byte.
-    return got_hi in (_adjust(hi, False), _adjust(hi, True)) and got_lo in (_adjust(lo, False), _adjust(lo, True))
+    return (got_hi == _SEND[hi] or got_hi == _SEND_ZERO[hi]) and (got_lo == _SEND[lo] or got_lo == _SEND_ZERO[lo])
