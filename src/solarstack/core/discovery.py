@@ -41,11 +41,10 @@ from solarstack.core.fields import UNITS, Field, FieldTable, Kind, Setting
 
 #: (topic, payload) to publish retained; an empty payload clears a retained discovery topic.
 Message = tuple[str, str]
-Mode = Literal["device", "entity"]
+DiscoveryMode = Literal["device", "entity", "off"]  # HA_DISCOVERY
 Payload = dict[str, Any]
 
 ORIGIN_NAME = "solarstack"
-ORIGIN_URL = "https://github.com/solarstack/solarstack"
 PAYLOAD_ONLINE = "online"
 PAYLOAD_OFFLINE = "offline"
 
@@ -272,7 +271,7 @@ def entities(
 
 
 def _origin(origin_version: str) -> Payload:
-    return {"name": ORIGIN_NAME, "sw": origin_version, "url": ORIGIN_URL}
+    return {"name": ORIGIN_NAME, "sw": origin_version}
 
 
 def _shared(prefix: str, device: str) -> Payload:
@@ -332,7 +331,7 @@ def build_entity_discovery(
 
 
 def build_discovery(
-    mode: str,
+    mode: DiscoveryMode,
     prefix: str,
     discovery_prefix: str,
     device: DeviceInfo,
