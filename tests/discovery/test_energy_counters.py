@@ -208,6 +208,31 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.json"]  # no temp file left behind
 
 
+def test_a_failed_checkpoint_keeps_counting_and_retries_next_interval(tmp_path, monkeypatch, caplog):
+    path = tmp_path / "e.json"
+    clock = Clock()
+    ec = make(path, clock, checkpoint_every=60.0)
+    feed(ec, (0, 1000.0))
+    real_replace = os.replace
+
+    def read_only(src, dst):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(os, "replace", read_only)
+    clock.now += 60.0
+    with caplog.at_level(logging.WARNING, logger="solarstack.core.energy"):
+        out = feed(ec, (10, 1000.0))
+    assert out["pv_energy"] == kwh(10 * 1000)
+    assert "not saved" in caplog.text and not path.exists()
+    monkeypatch.setattr(os, "replace", real_replace)
+    clock.now += 30.0
+    feed(ec, (20, 1000.0))
+    assert not path.exists()  # the failed attempt still counts for the rate limit
+    clock.now += 30.0
+    feed(ec, (30, 1000.0))
+    assert json.loads(path.read_text())["totals_kwh"]["pv_energy"] == pytest.approx(30 * 1000 / KWH)
+
+
 def test_an_unreadable_state_file_is_kept_aside_and_counting_restarts(tmp_path, caplog):
     path = tmp_path / "e.json"
     path.write_text("{not json")

@@ -219,7 +219,12 @@ class EnergyCounters:
         self._last = sample
         self._dirty = True
         if self._clock() - self._saved_at >= self._checkpoint_every:
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            except OSError as exc:
+                # A full or read-only disk must not stop the readings; try again next interval.
+                self._saved_at = self._clock()
+                log.warning("energy state %s not saved: %s", self._path, exc)
         return self.values()
 
     def checkpoint(self) -> None:
