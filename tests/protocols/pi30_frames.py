@@ -7,6 +7,9 @@ from users' devices (HS/MS/MKS units for pi30.py, LV6048MAX-class for pi30max.py
 CRC bytes were produced by the devices, not by our code, so they check crc.py too. One
 pi30.py QMOD sample (`(S\\x64\\x39\\r`) fails its own CRC and is not used.
 
+Frames quoted in public issue threads (raw device output in the reporters' logs) are
+marked with their URL.
+
 The expected dicts were written from the frame text by hand: position by position
 against the protocol PDF's field list (see src/solarstack/protocols/pi30/commands.py).
 """
@@ -94,6 +97,54 @@ RECORDED.append(
             "charging_to_float": False,
             "switched_on": True,
             "dustproof_installed": False,
+        },
+    )
+)
+
+# https://github.com/syssi/esphome-pipsolar/issues/87 (Axpert VM IV Twin 4KVA, 24 V):
+# the CRC is 00 E7 — this firmware does NOT bump a 0x00 CRC byte, and it sends the
+# three MAX-style trailing fields.
+QPIGS_ZERO_CRC = b"(230.0 49.9 230.0 49.9 0805 0751 020 448 29.00 000 100 0037 02.3 271.1 00.00 00007 00010000 00 00 00647 011 0 00 0000\x00\xe7\r"  # noqa: E501 (a recorded frame stays on one line)
+RECORDED.append(
+    (
+        "QPIGS",
+        QPIGS_ZERO_CRC,
+        {
+            "ac_input_voltage": 230.0,
+            "ac_input_frequency": 49.9,
+            "ac_output_voltage": 230.0,
+            "ac_output_frequency": 49.9,
+            "ac_output_apparent_power": 805,
+            "ac_output_active_power": 751,
+            "ac_output_load": 20,
+            "bus_voltage": 448,
+            "battery_voltage": 29.0,
+            "battery_charging_current": 0,
+            "battery_capacity": 100,
+            "heat_sink_temperature": 37,
+            "pv_input_current": 2.3,
+            "pv_input_voltage": 271.1,
+            "battery_voltage_scc": 0.0,
+            "battery_discharge_current": 7,
+            # 00010000
+            "sbu_priority_version": False,
+            "configuration_changed": False,
+            "scc_firmware_updated": False,
+            "load_on": True,
+            "battery_voltage_steady": False,
+            "charging": False,
+            "scc_charging": False,
+            "ac_charging": False,
+            "battery_voltage_offset_for_fans": 0.0,
+            "eeprom_version": "00",
+            "pv_input_power": 647,
+            # 011
+            "charging_to_float": False,
+            "switched_on": True,
+            "dustproof_installed": True,
+            "solar_feed_to_grid": "off",
+            "country": "00",
+            "solar_feed_to_grid_power": 0,
         },
     )
 )
@@ -225,6 +276,71 @@ RECORDED.append(
             "topology": "transformerless",
             "output_mode": "single",
             "battery_redischarge_voltage": 52.0,
+            "pv_ok_condition": "any_unit",
+            "pv_power_balance": "charge_plus_load",
+        },
+    )
+)
+RECORDED.append(
+    (
+        "QPIRI",
+        # https://github.com/esphome/issues/issues/5193 (MPP Solar PIP6048MT), logged as hex bytes
+        b"(230.0 26.0 230.0 50.0 26.0 6000 6000 48.0 46.0 42.0 56.4 54.0 2 002 120 1 2 1 1 01 0 0 54.0 0 1\x6d\x51\r",
+        {
+            **_QPIRI_COMMON,
+            "rated_input_current": 26.0,
+            "rated_ac_output_current": 26.0,
+            "rated_ac_output_apparent_power": 6000,
+            "rated_ac_output_active_power": 6000,
+            "rated_battery_voltage": 48.0,
+            "battery_recharge_voltage": 46.0,
+            "battery_under_voltage": 42.0,
+            "battery_bulk_voltage": 56.4,
+            "battery_float_voltage": 54.0,
+            "battery_type": "user",
+            "max_ac_charging_current": 2,
+            "max_charging_current": 120,
+            "input_voltage_range": "ups",
+            "output_source_priority": "sbu",
+            "charger_source_priority": "solar",
+            "max_parallel_units": 1,
+            "machine_type": "off_grid",
+            "topology": "transformerless",
+            "output_mode": "single",
+            "battery_redischarge_voltage": 54.0,
+            "pv_ok_condition": "any_unit",
+            "pv_power_balance": "charge_plus_load",
+        },
+    )
+)
+RECORDED.append(
+    (
+        "QPIRI",
+        # https://github.com/syssi/esphome-pipsolar/issues/87 (comment by raivonigul):
+        # re-discharge 00.0 = "battery full"
+        b"(230.0 23.9 230.0 50.0 23.9 5500 5500 48.0 49.0 48.0 57.9 57.9 2 02 060 1 2 3 1 01 0 0 00.0 0 1\x9eQ\r",
+        {
+            **_QPIRI_COMMON,
+            "rated_input_current": 23.9,
+            "rated_ac_output_current": 23.9,
+            "rated_ac_output_apparent_power": 5500,
+            "rated_ac_output_active_power": 5500,
+            "rated_battery_voltage": 48.0,
+            "battery_recharge_voltage": 49.0,
+            "battery_under_voltage": 48.0,
+            "battery_bulk_voltage": 57.9,
+            "battery_float_voltage": 57.9,
+            "battery_type": "user",
+            "max_ac_charging_current": 2,
+            "max_charging_current": 60,
+            "input_voltage_range": "ups",
+            "output_source_priority": "sbu",
+            "charger_source_priority": "solar_only",
+            "max_parallel_units": 1,
+            "machine_type": "off_grid",
+            "topology": "transformerless",
+            "output_mode": "single",
+            "battery_redischarge_voltage": 0.0,
             "pv_ok_condition": "any_unit",
             "pv_power_balance": "charge_plus_load",
         },
@@ -486,6 +602,34 @@ RECORDED.append(
         },
     )
 )
+
+#: QPIGS payloads quoted without CRC in https://github.com/syssi/esphome-pipsolar/issues/42
+#: (PIP 2424MSE1; PIP-5048MG FW 71.85; a PIP8048MAX): double spaces and 5-digit power
+#: fields that break fixed-position parsers. Framed with our CRC in the tests.
+QPIGS_PAYLOAD_VARIANTS: list[tuple[str, dict[str, Value]]] = [
+    (
+        "226.7 49.9 226.7 49.9 0498  0479  016 427 27.00 005 100 0035 01.9 255.1 00.00 00000 10010110 00 00 00510 110",
+        {
+            "ac_output_apparent_power": 498,
+            "ac_output_active_power": 479,
+            "battery_voltage": 27.0,
+            "pv_input_power": 510,
+        },
+    ),
+    (
+        "232.6 50.0 229.9 49.9 0391  0312  007 402 54.40 042 072 0066 0042 284.6 00.00 00000 00010010 00 00 02901 010",
+        {"ac_output_apparent_power": 391, "pv_input_current": 42.0, "battery_capacity": 72, "pv_input_power": 2901},
+    ),
+    (
+        "201.4 49.9 201.4 49.9 03927 03919 035 436 55.60 001 100 0046 00.0 000.0 00.00 00000 00010101 00 00 00000 110",
+        {
+            "ac_output_apparent_power": 3927,
+            "ac_output_active_power": 3919,
+            "ac_output_load": 35,
+            "battery_voltage": 55.6,
+        },
+    ),
+]
 
 #: A device that does not know QPGS0 echoes it back (pi30.py sample).
 QPGS0_ECHO = b"QPGS0?\xda\r"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from pi30_frames import QPIGS_HS, RECORDED
+from pi30_frames import QPIGS_HS, QPIGS_PAYLOAD_VARIANTS, RECORDED
 
 from solarstack.core.errors import ConfigError, FrameError
 from solarstack.core.fields import UNITS, Kind
@@ -172,3 +172,10 @@ def test_identity_fields_are_diagnostic() -> None:
     for name in ("QPI", "QID", "QVFW", "QMN", "QGMN", "QSID"):
         assert all(f.diagnostic for f in pi30.COMMANDS[name].fields)
     assert all(f.diagnostic for f in pi30.COMMANDS["QPIRI"].fields if f.key.startswith("rated_"))
+
+
+@pytest.mark.parametrize(("payload", "expected"), QPIGS_PAYLOAD_VARIANTS)
+def test_firmware_spacing_and_width_variants(payload: str, expected: dict[str, object]) -> None:
+    values = pi30.decode("QPIGS", pi30.reply_frame(payload))
+    assert {k: values[k] for k in expected} == expected
+    assert not any(k.startswith("extra_") for k in values)  # the double spaces add no fields

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pi30_frames import ACK, NAK, QPGS0_ECHO
+from pi30_frames import ACK, NAK, QPGS0_ECHO, QPIGS_ZERO_CRC
 
 from solarstack.core.errors import ConfigError, CrcError, FrameError, NakError
 from solarstack.protocols import pi30
@@ -70,6 +70,15 @@ def test_both_crc_variants_accepted_on_receive() -> None:
     assert pi30.decode("QET", plain) == pi30.decode("QET", bumped) == {"pv_energy_total": 0.226}
     with pytest.raises(CrcError):
         pi30.decode("QET", b"(00000226\x02\x7e\r")
+
+
+def test_a_real_device_sends_a_zero_crc_byte_unbumped() -> None:
+    # Recorded (esphome-pipsolar#87): the firmware sent 0x00 as is, so decoders that insist on
+    # the bump-zero rule reject its QPIGS. We accept it, and the bumped form too.
+    body = QPIGS_ZERO_CRC[:-3]
+    assert bitwise_xmodem(body) == 0x00E7
+    assert pi30.decode("QPIGS", QPIGS_ZERO_CRC)["pv_input_power"] == 647
+    assert pi30.decode("QPIGS", body + b"\x01\xe7\r")["pv_input_power"] == 647
 
 
 def test_bad_crc_is_crc_error() -> None:
