@@ -154,6 +154,7 @@ class _Internal:
     grid_back_at: datetime | None = None
     fan_fault_until: datetime | None = None
     inverter_c: float = 25.0
+    load_w: float = 0.0
     cell_offsets: list[float] = field(default_factory=list)  # SOC offset of each cell, percent
     appliances: list[_Appliance] = field(default_factory=list)
     energy_wh: dict[str, float] = field(default_factory=dict)
@@ -191,6 +192,7 @@ class Plant:
             soc=self.config.initial_soc,
             cloud=self._rng.uniform(0.0, 0.6),
             mode=Mode.BATTERY,
+            load_w=self.config.base_load_w,
             cell_offsets=cells,
             energy_wh=dict.fromkeys(("pv", "load", "grid", "charge", "discharge", "loss"), 0.0),
         )
@@ -215,8 +217,10 @@ class Plant:
         return self._state
 
     def set_controls(self, **changes: object) -> Controls:
-        """Change inverter settings (a setter was applied); effective from the next tick."""
+        """Change inverter settings (a setter was applied); the state is re-evaluated at once."""
         self.controls = replace(self.controls, **changes)  # type: ignore[arg-type]
+        # Re-decide the mode and flows now (a real inverter switches within a second), same instant.
+        self._state = self._evaluate(self._s.time, advance=False)
         return self.controls
 
     # -- the physics ---------------------------------------------------------------------
@@ -281,7 +285,8 @@ class Plant:
         # PV derates ~0.4 %/K above 25 °C cell temperature (cells run ~25 K above ambient in full sun).
         cell_c = ambient + 25.0 * irradiance / 1000
         pv_available = c.pv_peak_w * irradiance / 1000 * (1.0 - 0.004 * max(0.0, cell_c - 25.0))
-        load = self._load(t, rng) if advance else c.base_load_w
+        load = self._load(t, rng) if advance else s.load_w
+        s.load_w = load
 
         soc = s.soc
         v_ocv = self._ocv(soc) * CELLS

@@ -219,6 +219,7 @@ class StreamServer:
         self._next_tick = time.monotonic() + (tick or 0.0)
         self.pty_paths: list[str] = []
         self.disconnects = 0
+        self.last_write = 0.0  # monotonic time of the latest bytes written (latency measurements)
 
     # -- endpoints ---------------------------------------------------------------------
 
@@ -463,6 +464,7 @@ class StreamServer:
                     return
                 link.outbox.clear()  # pty without a reader: the bytes have nowhere to go
                 break
+            self.last_write = time.monotonic()
             if sent < len(chunk):
                 link.outbox[0] = (due, chunk[sent:])
                 blocked = True
@@ -475,10 +477,12 @@ class StreamServer:
 
     def _hang_up(self, link: _Link) -> None:
         """Fault `disconnect`: TCP closes the client; a pty goes away and a new one takes its link."""
-        self._drop(link)
         if link.kind == "pty":
+            # The new pty takes the link before the old one hangs up, so a client that
+            # reopens as soon as it sees the hang-up finds the new node.
             fresh = self._open_pty(link.link)
             self.pty_paths = [fresh.path if p == link.path else p for p in self.pty_paths]
+        self._drop(link)
 
     def _drop(self, link: _Link) -> None:
         self._links.pop(link.fd, None)
