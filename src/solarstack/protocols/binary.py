@@ -71,6 +71,42 @@ def walk(
     return {f.key: read_field(f, frame, base, offsets.get(f.key, 0.0)) for f in table if f.fmt is not None}
 
 
+def pack_into(
+    table: FieldTable, values: Mapping[str, Value], frame: bytearray, *, offsets: Mapping[str, float] | None = None
+) -> None:
+    """The inverse of `walk` for simulators: write `values` into `frame` at each row's place.
+
+    BOOL rows with a `bit` OR into their integer; derived rows (no `fmt`) and keys
+    missing from `values` are skipped. ARRAY lists shorter than the format are zero-padded.
+    """
+    offsets = offsets or {}
+    for f in table:
+        if f.fmt is None or f.key not in values:
+            continue
+        value = values[f.key]
+        off = offsets.get(f.key, 0.0)
+        if f.kind is Kind.TEXT:
+            struct.pack_into(f.fmt, frame, f.pos, str(value).encode("ascii"))
+        elif f.kind is Kind.ARRAY:
+            assert isinstance(value, list)
+            n = len(struct.unpack_from(f.fmt, bytes(struct.calcsize(f.fmt))))
+            items = [round(v / f.scale - off) for v in value][:n]
+            struct.pack_into(f.fmt, frame, f.pos, *(items + [0] * (n - len(items))))
+        elif f.kind is Kind.BOOL:
+            current = struct.unpack_from(f.fmt, frame, f.pos)[0]
+            if isinstance(f.bit, int):
+                raw = (current | (1 << f.bit)) if value else (current & ~(1 << f.bit))
+            else:  # a whole byte read as "non-zero": keep a richer non-zero code another row wrote
+                raw = (current or 1) if value else 0
+            struct.pack_into(f.fmt, frame, f.pos, raw)
+        elif f.kind is Kind.ENUM:
+            reverse = {label: raw for raw, label in (f.options or {}).items()}
+            struct.pack_into(f.fmt, frame, f.pos, int(reverse.get(str(value), str(value))))
+        else:
+            assert isinstance(value, int | float)
+            struct.pack_into(f.fmt, frame, f.pos, round(value / f.scale - off))
+
+
 def bits(key_prefix: str, names: tuple[str, ...], pos: int, fmt: str, **kw: object) -> FieldTable:
     """Named alarm booleans from one bitmask: names[i] is bit i ("" = unused bit)."""
     return tuple(
