@@ -575,6 +575,24 @@ RECORDED.append(
         },
     )
 )
+RECORDED.append(
+    (
+        "QBMS",
+        b"(0 086 0 0 0 532 532 450 0120 0240\x7fU\r",  # pi30m054.py (MKS2 class), commit 3544569
+        {
+            "bms_link": "connected",
+            "bms_battery_capacity": 86,
+            "bms_force_charging": False,
+            "bms_stop_discharge": False,
+            "bms_stop_charge": False,
+            "bms_bulk_voltage": 53.2,
+            "bms_float_voltage": 53.2,
+            "bms_cut_off_voltage": 45.0,
+            "bms_max_charging_current": 120,
+            "bms_max_discharging_current": 240,
+        },
+    )
+)
 RECORDED.append(("QT", b"(20210726122606JF\r", {"device_time": "20210726122606"}))
 RECORDED.append(
     (

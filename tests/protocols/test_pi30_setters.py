@@ -153,6 +153,13 @@ def test_three_digit_current_style_and_parallel_unit() -> None:
         pi30.setter_command("max_utility_charging_current", 100, CTX48)
 
 
+def test_short_clock_style() -> None:
+    ctx = pi30.Pi30Context(48.0, short_clock=True)
+    text = pi30.setter_command("clock", "2024-01-15 12:30:05", ctx)
+    assert text == "DAT240115123005"
+    assert pi30.lookup(text).name == "DAT"
+
+
 def test_context_needs_a_rated_battery_voltage() -> None:
     with pytest.raises(SettingError):
         pi30.context_from({})

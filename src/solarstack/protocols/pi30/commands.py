@@ -277,6 +277,21 @@ QCHPT: FieldTable = (
 )
 
 
+# Lithium BMS values as the inverter sees them (MKS2-class firmware; jblance/mpp-solar pi30m054.py).
+QBMS: FieldTable = (
+    choice("bms_link", 0, enums.BMS_LINK),
+    whole("bms_battery_capacity", 1, "%", "03d", device_class="battery"),
+    flag("bms_force_charging", 2),
+    flag("bms_stop_discharge", 3),
+    flag("bms_stop_charge", 4),
+    num("bms_bulk_voltage", 5, "V", "03.0f", scale=0.1),  # reported in 0.1 V
+    num("bms_float_voltage", 6, "V", "03.0f", scale=0.1),
+    num("bms_cut_off_voltage", 7, "V", "03.0f", scale=0.1),
+    whole("bms_max_charging_current", 8, "A", "04d"),
+    whole("bms_max_discharging_current", 9, "A", "04d"),
+)
+
+
 def _q(name: str, description: str, fields: FieldTable, **kw: object) -> Command:
     return Command(name, description, fields, **kw)  # type: ignore[arg-type]
 
@@ -326,6 +341,7 @@ _QUERIES: tuple[Command, ...] = (
     _param("QPGSn", "parallel system status of unit n", QPGS, r"QPGS(\d)", "QPGS0"),
     _q("Q1", "SCC and temperature status", Q1),
     _q("QBEQI", "battery equalization status", QBEQI),
+    _q("QBMS", "lithium BMS information", QBMS),
     _q("QET", "total PV energy (MAX)", (energy("pv_energy_total"),)),
     _param("QEYyyyy", "PV energy of a year (MAX)", (energy("pv_energy_year"),), r"QEY(\d{4})", "QEY2024"),
     _param("QEMyyyymm", "PV energy of a month (MAX)", (energy("pv_energy_month"),), r"QEM(\d{6})", "QEM202401"),
@@ -367,7 +383,8 @@ _SETTERS: tuple[Command, ...] = (
     _set("PBATCD", "battery charge/discharge control", r"PBATCD[01]{3}", "PBATCD010"),
     _set("PBATMAXDISC", "max battery discharge current", r"PBATMAXDISC(000|0[3-9]\d|1[0-4]\d|150)", "PBATMAXDISC030"),
     _set("BTA", "battery voltage calibration", r"BTA[-+]0\d", "BTA+01"),
-    _set("DAT", "device clock", r"DAT\d{14}", "DAT20240115123000"),
+    # yyyymmddhhmmss on MAX firmware, yymmddhhmmss on LV6548-class (setters.Pi30Context.short_clock).
+    _set("DAT", "device clock", r"DAT(\d{14}|\d{12})", "DAT20240115123000"),
     _set("PF", "restore default settings", r"PF", "PF"),
     _set("PSAVE", "save settings to EEPROM", r"PSAVE", "PSAVE"),
     _set("POPLG", "operation logic", r"POPLG0[0-2]", "POPLG00"),

@@ -48,6 +48,9 @@ INPUT_VOLTAGE_RANGE = frozen({"0": "appliance", "1": "ups"})
 
 OUTPUT_SOURCE_PRIORITY = frozen({"0": "utility", "1": "solar", "2": "sbu"})
 
+# LV6548-class firmware (mpp-solar pi30m045.py) numbers these 0 solar, 1 solar+utility,
+# 2 solar only — no utility-first. Nothing in a reply tells the two apart, so we follow
+# the protocol PDF; such a unit would show its priority shifted by one.
 CHARGER_SOURCE_PRIORITY = frozen({"0": "utility", "1": "solar", "2": "solar_and_utility", "3": "solar_only"})
 
 MACHINE_TYPE = frozen({"00": "grid_tie", "01": "off_grid", "10": "hybrid"})
@@ -176,3 +179,6 @@ LED_EFFECT = frozen({"0": "breathing", "1": "unknown", "2": "solid", "3": "right
 
 # QCHPT per-hour charger priority (no utility-first choice in timed slots).
 TIMED_CHARGER_PRIORITY = frozen({"0": "undefined", "1": "solar", "2": "solar_and_utility", "3": "solar_only"})
+
+# QBMS link to the lithium battery.
+BMS_LINK = frozen({"0": "connected", "1": "disconnected"})

@@ -40,6 +40,7 @@ class Pi30Context:
     max_utility_charging_currents: tuple[int, ...] = ()  # QMUCHGCR
     current_digits: int = 2  # amp digits in MCHGC/MUCHGC (see module docstring)
     unit: int = 0  # parallel machine number for MCHGC, MUCHGC, POPM, PPCP
+    short_clock: bool = False  # DAT with yymmddhhmmss (LV6548-class) instead of yyyymmddhhmmss
 
 
 def _currents(decoded: Mapping[str, Value] | None, key: str) -> tuple[int, ...]:
@@ -54,6 +55,7 @@ def context_from(
     *,
     current_digits: int = 2,
     unit: int = 0,
+    short_clock: bool = False,
 ) -> Pi30Context:
     """Build the context from decoded QPIRI (and the current lists, if the device has them)."""
     rated = qpiri.get("rated_battery_voltage")
@@ -66,6 +68,7 @@ def context_from(
         max_utility_charging_currents=_currents(qmuchgcr, "utility_charging_current_options"),
         current_digits=current_digits,
         unit=unit,
+        short_clock=short_clock,
     )
 
 
@@ -190,7 +193,8 @@ def _clock(key: str, value: str | float, ctx: Pi30Context) -> str:
     year, month, day, hour, minute, second = (int(g) for g in match.groups())
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 60):
         raise SettingError(f"{key}: {value!r} is not a valid date-time")
-    return f"DAT{year:04d}{month:02d}{day:02d}{hour:02d}{minute:02d}{second:02d}"
+    stamp = f"{month:02d}{day:02d}{hour:02d}{minute:02d}{second:02d}"
+    return f"DAT{year % 100:02d}{stamp}" if ctx.short_clock else f"DAT{year:04d}{stamp}"
 
 
 def _fixed(text: str) -> Builder:
