@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solarstack.core.errors import CrcError, FrameError, ProtocolError
+from solarstack.core.errors import ConfigError, CrcError, FrameError, ProtocolError
 from solarstack.core.fields import UNITS, Kind
 from solarstack.protocols import daly, jk02, jkserial, vedirect
 
@@ -446,3 +446,23 @@ def test_fuzz_vedirect(noise: bytes, pairs: list[tuple[str, str]]) -> None:
             vedirect.decode(block)
     with contextlib.suppress(ProtocolError):
         vedirect.decode(vedirect.encode([(k, v.replace("\r", "").replace("\n", "")) for k, v in pairs]))
+
+
+def test_cli_codec_faces() -> None:
+    """What `solarstack decode/encode/commands --protocol …` use (protocols/catalog.py)."""
+    values, table = jk02.Codec().decode(rec.JK02_24S_CELL_INFO, "24")
+    assert values["voltage"] == 53.251 and {f.key for f in table} >= set(values)
+    values, _ = jk02.Codec().decode(rec.JK02_32S_CELL_INFO, None)
+    assert values["cell_voltages"] == [3.48, 3.41, 3.436, 3.469]
+    assert jk02.Codec().encode("cell_info") == jk02.request(jk02.CMD_CELL_INFO)
+    assert jkserial.Codec().decode(rec.JKSERIAL_7S, None)[0]["cell_count"] == 7
+    assert jkserial.Codec().encode("read_all") == jkserial.READ_ALL_REQUEST
+    values, table = daly.Codec().decode(bytes.fromhex(rec.DALY_8S[0x95]), None)
+    assert len(values["cell_voltages"]) == 9 and table == daly.COMMANDS[0x95]  # type: ignore[arg-type]
+    assert daly.Codec().encode("soc") == daly.request(0x90)
+    values, _ = vedirect.Codec().decode(rec.VE_BMV_MAIN + rec.VE_BMV_HISTORY, None)
+    assert values["soc"] == 83.9 and values["energy_charged"] == 85.27
+    with pytest.raises(ConfigError):
+        vedirect.Codec().encode("V")
+    for codec in (jk02.Codec(), jkserial.Codec(), daly.Codec(), vedirect.Codec()):
+        assert codec.describe()

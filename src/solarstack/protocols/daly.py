@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from solarstack.core.errors import CrcError, FrameError
+from solarstack.core.errors import ConfigError, CrcError, FrameError
 from solarstack.core.fields import Field, FieldTable, Kind, Value
 from solarstack.protocols.binary import checksum8, walk
 
@@ -270,3 +270,21 @@ def table(command: int) -> FieldTable:
 
 
 ALL_FIELDS: FieldTable = tuple(f for cmd in POLL_ORDER for f in COMMANDS[cmd])
+
+
+class Codec:
+    """The CLI's face of this codec (protocols/catalog.py). A reply may hold several frames."""
+
+    def encode(self, command: str) -> bytes:
+        code = NAMES.get(command.lower())
+        if code is None:
+            raise ConfigError(f"daly has no command {command!r}; try one of: {', '.join(NAMES)}")
+        return request(code)
+
+    def decode(self, frame: bytes, command: str | None) -> tuple[dict[str, Value], FieldTable]:
+        frames = chunks(frame)
+        code = frames[0][2]
+        return decode(code, frames), table(code)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        return [("query", name, f"command {code:#04x}") for name, code in NAMES.items()]

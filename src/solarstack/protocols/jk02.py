@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from solarstack.core.errors import CrcError, FrameError
+from solarstack.core.errors import ConfigError, CrcError, FrameError
 from solarstack.core.fields import Field, FieldTable, Kind, Value
 from solarstack.protocols.binary import bits, checksum8, walk
 
@@ -255,3 +255,31 @@ def encode_frame(frame_type: int, payload: Mapping[int, bytes], counter: int = 0
         out[offset : offset + len(data)] = data
     out[FRAME_LEN - 1] = checksum8(bytes(out[: FRAME_LEN - 1]))
     return bytes(out)
+
+
+class Codec:
+    """The CLI's face of this codec (protocols/catalog.py): encode / decode / describe."""
+
+    QUERIES = {"device_info": CMD_DEVICE_INFO, "cell_info": CMD_CELL_INFO}
+
+    def encode(self, command: str) -> bytes:
+        code = self.QUERIES.get(command.lower())
+        if code is None:
+            raise ConfigError(f"jk02 has no command {command!r}; try one of: {', '.join(self.QUERIES)}")
+        return request(code)
+
+    def decode(self, frame: bytes, command: str | None) -> tuple[dict[str, Value], FieldTable]:
+        """`command` picks the cell-info layout: `24` or `32` (default 32; the frame does not say)."""
+        layout: Layout = "24" if command and command.strip().endswith("24") else "32"
+        values = decode(frame, layout)
+        return values, table(frame[4], layout)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        return [
+            ("query", "device_info", "model, firmware, serial (request 0x97, reply frame 0x03)"),
+            (
+                "query",
+                "cell_info",
+                "cells, pack, temperatures, alarms (0x96, frames 0x02; --command 24 for firmware < 11)",
+            ),
+        ]

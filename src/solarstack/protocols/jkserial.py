@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from solarstack.core.errors import CrcError, FrameError
+from solarstack.core.errors import ConfigError, CrcError, FrameError
 from solarstack.core.fields import Field, FieldTable, Kind, Value
 from solarstack.protocols.binary import read_field
 
@@ -253,3 +253,18 @@ def encode_registers(regs: list[tuple[int, bytes]]) -> bytes:
     """A read-all reply carrying `regs` in order (simulators, tests). 0x79's value includes its length."""
     info = b"".join(bytes([reg]) + value for reg, value in regs)
     return encode(CMD_READ_ALL, info, source=0, frame_type=1)
+
+
+class Codec:
+    """The CLI's face of this codec (protocols/catalog.py)."""
+
+    def encode(self, command: str) -> bytes:
+        if command.lower() not in ("read_all", "all"):
+            raise ConfigError(f"jkserial has one command, read_all (got {command!r})")
+        return READ_ALL_REQUEST
+
+    def decode(self, frame: bytes, command: str | None) -> tuple[dict[str, Value], FieldTable]:
+        return decode(frame), READ_ALL
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        return [("query", "read_all", "every register: cells, pack, temperatures, status, warnings, settings")]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from solarstack.core.errors import CrcError, FrameError
+from solarstack.core.errors import ConfigError, CrcError, FrameError
 from solarstack.core.fields import Field, FieldTable, Kind, Value
 
 CHECKSUM_LABEL = b"\r\nChecksum\t"
@@ -206,3 +206,22 @@ def encode(pairs: list[tuple[str, str]]) -> bytes:
     """A block with its checksum (simulators, tests)."""
     body = b"".join(b"\r\n" + k.encode() + b"\t" + v.encode() for k, v in pairs) + CHECKSUM_LABEL
     return body + bytes([(-sum(body)) & 0xFF])
+
+
+class Codec:
+    """The CLI's face of this codec (protocols/catalog.py): text blocks in, merged fields out."""
+
+    def encode(self, command: str) -> bytes:
+        raise ConfigError("VE.Direct devices talk unasked: there is no request to encode")
+
+    def decode(self, frame: bytes, command: str | None) -> tuple[dict[str, Value], FieldTable]:
+        blocks = split_frames(bytearray(frame))
+        if not blocks:
+            raise FrameError("no complete VE.Direct block (it ends with Checksum<TAB><byte>)")
+        values: dict[str, Value] = {}
+        for block in blocks:
+            values.update(decode(block))
+        return values, FIELDS
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        return [("query", "blocks", "listen for one cycle of text blocks (the device talks unasked)")]
