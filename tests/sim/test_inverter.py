@@ -139,6 +139,9 @@ def test_setter_ack_then_readback(sim: Sim, serial_link: SerialTransport) -> Non
     assert ask(serial_link, "PEj") == {"ack": True}
     flags = ask(serial_link, "QFLAG")
     assert flags["buzzer"] is False and flags["power_saving"] is True
+    for clock in ("DAT20300102030405", "DAT300102030405"):  # long and LV6548-style short clock
+        assert ask(serial_link, clock) == {"ack": True}
+        assert str(ask(serial_link, "QT")["device_time"]).startswith("2030010203")
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,9 @@ def test_two_days_stay_physical(clock: FakeClock) -> None:
         assert s.pv_power_w + s.grid_power_w == pytest.approx(s.load_power_w + s.battery_power_w + s.loss_power_w)
         assert len(s.cell_voltages) == CELLS and all(2.5 < v < 3.7 for v in s.cell_voltages)
         assert s.cell_delta_v < 0.1
+        assert 985 <= s.pressure_hpa <= 1040 and 0 <= s.wind_kmh <= 80 and s.precipitation_mm_h >= 0
+        assert 15 <= s.indoor_celsius <= 27 and 30 <= s.indoor_humidity_percent <= 70
+        assert 15 <= s.outdoor_humidity_percent <= 100 and -20 < s.ambient_celsius < 40
         if s.irradiance_w_m2 == 0.0:
             assert s.pv_power_w == 0.0 and s.pv_voltage == 0.0 and s.pv_current == 0.0
     night = [s for s in states if s.time.hour in (0, 1, 2, 23)]

@@ -182,3 +182,21 @@ def test_stop_releases_every_descriptor(tmp_path: Path) -> None:
         s.stop()
         assert not link.exists()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_tcp_clients_coming_and_going_leak_nothing(server: StreamServer) -> None:
+    port = server.add_tcp()
+    server.start()
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(30):
+        t = TcpTransport("127.0.0.1", port)
+        t.open()
+        t.write(b"ping\n")
+        assert read_line(t) == b"PING!\n"
+        t.close()
+    # the server drops each client when it sees the close
+    deadline = time.monotonic() + 5
+    while len(server._links) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not server._links
+    assert len(os.listdir("/proc/self/fd")) == fds

@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any
 
 from solarstack.core.errors import ConfigError
-from solarstack.core.fields import Value
+from solarstack.core.fields import Field, Kind, Value
 from solarstack.protocols import pi30
 from solarstack.protocols.pi30 import crc, enums
 from solarstack.sim.plant import ChargerPriority, Mode, OutputPriority, Plant, PlantConfig, PlantState
@@ -218,7 +218,11 @@ class Pi30Inverter:
             return self._timed(name)
         if name in _ENERGY:
             return self._energy(name, command)
-        raise Refused(f"{name} not simulated")
+        if name == "QBMS":
+            return self._qbms(s)
+        # A query the codec learned after this simulator: answer its shape with neutral
+        # values (zeros, the first enum option) rather than NAK, so readers keep working.
+        return {f.key: _neutral(f) for f in pi30.table(command)}
 
     def _qpigs(self, s: PlantState) -> dict[str, Value]:
         volts = round(s.battery_voltage + self.calibration_v, 2)
@@ -290,6 +294,20 @@ class Pi30Inverter:
             "max_ac_charging_current": self.settings["max_ac_charging_current"],
             "pv_input_current": round(s.pv_current),
             "battery_discharge_current": q["battery_discharge_current"],
+        }
+
+    def _qbms(self, s: PlantState) -> dict[str, Value]:
+        return {
+            "bms_link": "connected",
+            "bms_battery_capacity": round(s.soc),
+            "bms_force_charging": s.soc < 5.0,
+            "bms_stop_discharge": s.soc <= 0.5,
+            "bms_stop_charge": s.soc >= 99.9,
+            "bms_bulk_voltage": self.settings["battery_bulk_voltage"],
+            "bms_float_voltage": self.settings["battery_float_voltage"],
+            "bms_cut_off_voltage": self.settings["battery_under_voltage"],
+            "bms_max_charging_current": self.settings["max_charging_current"],
+            "bms_max_discharging_current": self.settings["max_discharging_current"],
         }
 
     def _q1(self, s: PlantState) -> dict[str, Value]:
@@ -381,8 +399,8 @@ class Pi30Inverter:
         elif name == "BTA":
             self.calibration_v = int(arg) * 0.05
         elif name == "DAT":
-            try:
-                wanted = datetime.strptime(arg, "%Y%m%d%H%M%S")
+            try:  # yyyymmddhhmmss, or yymmddhhmmss on LV6548-class firmware
+                wanted = datetime.strptime(arg, "%Y%m%d%H%M%S" if len(arg) == 14 else "%y%m%d%H%M%S")
             except ValueError:
                 raise Refused(f"DAT {arg}: not a date") from None
             now = self.plant.snapshot().time
@@ -421,6 +439,18 @@ class Pi30Inverter:
             max_charging_current=float(s["max_charging_current"]),  # type: ignore[arg-type]
             max_utility_charging_current=float(s["max_ac_charging_current"]),  # type: ignore[arg-type]
         )
+
+
+def _neutral(field: Field) -> Value:
+    if field.kind is Kind.BOOL:
+        return False
+    if field.kind is Kind.ENUM:
+        return next(iter((field.options or {"0": "0"}).values()))
+    if field.kind is Kind.TEXT:
+        return "0"
+    if field.kind is Kind.ARRAY:
+        return []
+    return 0
 
 
 def _qdi_extras() -> dict[str, Value]:

@@ -93,6 +93,13 @@ class PlantState:
     irradiance_w_m2: float
     cloud_cover: float  # 0..1
     ambient_celsius: float
+    # weather and house (the BME280 and Open-Meteo simulators read these)
+    outdoor_humidity_percent: float
+    pressure_hpa: float
+    wind_kmh: float
+    precipitation_mm_h: float
+    indoor_celsius: float
+    indoor_humidity_percent: float
     pv_power_w: float  # what the MPPT draws (curtailed when nothing can take it)
     pv_available_w: float
     pv_voltage: float
@@ -155,6 +162,9 @@ class _Internal:
     fan_fault_until: datetime | None = None
     inverter_c: float = 25.0
     load_w: float = 0.0
+    pressure: float = 1015.0
+    wind: float = 8.0
+    indoor_c: float = 21.0
     cell_offsets: list[float] = field(default_factory=list)  # SOC offset of each cell, percent
     appliances: list[_Appliance] = field(default_factory=list)
     energy_wh: dict[str, float] = field(default_factory=dict)
@@ -273,6 +283,9 @@ class Plant:
                 s.grid_up, s.grid_back_at = False, t + timedelta(minutes=rng.uniform(2, 40))
             elif not s.grid_up and s.grid_back_at is not None and t >= s.grid_back_at:
                 s.grid_up, s.grid_back_at = True, None
+            # Weather drifts slowly; the house follows the outside with a lag of hours.
+            s.pressure = min(1040.0, max(985.0, s.pressure + 0.02 * (1015.0 - s.pressure) * dt_h + rng.gauss(0, 0.05)))
+            s.wind = min(80.0, max(0.0, s.wind + 0.1 * (8.0 + 20.0 * s.cloud - s.wind) * dt_h * 6 + rng.gauss(0, 0.3)))
             if s.fan_fault_until is None and rng.random() < dt_h / 200:
                 s.fan_fault_until = t + timedelta(minutes=rng.uniform(5, 30))
             elif s.fan_fault_until is not None and t >= s.fan_fault_until:
@@ -364,6 +377,11 @@ class Plant:
             s.inverter_c += (target_c - s.inverter_c) * min(1.0, dt / 600)
             self._balance(current, dt)
 
+        if advance:
+            # Heating/cooling holds the house near 21 °C; the sun through the windows adds some.
+            indoor_target = 21.0 + 0.15 * (ambient - 15.0) + 1.5 * irradiance / 1000
+            s.indoor_c += (indoor_target - s.indoor_c) * min(1.0, dt / 7200)
+        outdoor_rh = min(100.0, max(15.0, 75.0 - 2.0 * (ambient - 12.0) + 20.0 * s.cloud))
         pv_voltage, pv_current = self._pv_electrics(irradiance, pv_used, pv_available, cell_c)
         cells = self._cells(s.soc, current)
         balancing = self._balancing_flags(cells, current)
@@ -376,6 +394,12 @@ class Plant:
             irradiance_w_m2=irradiance,
             cloud_cover=s.cloud,
             ambient_celsius=ambient,
+            outdoor_humidity_percent=outdoor_rh,
+            pressure_hpa=s.pressure,
+            wind_kmh=s.wind,
+            precipitation_mm_h=max(0.0, (s.cloud - 0.8) * 20.0),
+            indoor_celsius=s.indoor_c,
+            indoor_humidity_percent=min(70.0, max(30.0, 0.5 * outdoor_rh + 10.0)),
             pv_power_w=pv_used,
             pv_available_w=pv_available,
             pv_voltage=pv_voltage,
