@@ -179,3 +179,21 @@ def test_expected_readback_matches_what_the_query_decodes() -> None:
     assert pi30.expected_readback("max_charging_current", "10") == qpiri["max_charging_current"]
     assert pi30.expected_readback("battery_float_voltage", "54.0") == qpiri["battery_float_voltage"]
     assert pi30.expected_readback("restore_defaults", "PRESS") is None
+
+
+def test_settings_for_narrows_bounds_to_the_unit() -> None:
+    ctx = pi30.Pi30Context(24.0, max_charging_currents=(10, 20, 30), max_utility_charging_currents=(2, 10))
+    by_key = {s.key: s for s in pi30.settings_for(ctx)}
+    assert (by_key["battery_float_voltage"].minimum, by_key["battery_float_voltage"].maximum) == (24.0, 29.2)
+    assert (by_key["battery_redischarge_voltage"].minimum, by_key["battery_redischarge_voltage"].maximum) == (0.0, 29.0)
+    assert (by_key["max_charging_current"].minimum, by_key["max_charging_current"].maximum) == (10, 30)
+    assert (by_key["max_utility_charging_current"].minimum, by_key["max_utility_charging_current"].maximum) == (2, 10)
+    assert by_key["battery_voltage_calibration"].maximum == 0.45  # not a battery-voltage range
+    # The narrowed bounds are exactly what setter_command accepts.
+    for key in ("battery_float_voltage", "battery_under_voltage", "battery_recharge_voltage"):
+        setting = by_key[key]
+        pi30.setter_command(key, setting.minimum or 0.0, ctx)
+        pi30.setter_command(key, setting.maximum or 0.0, ctx)
+        with pytest.raises(SettingError):
+            pi30.setter_command(key, (setting.maximum or 0.0) + 0.1, ctx)
+    assert pi30.settings_for(CTX48) == pi30.SETTINGS  # the static bounds are the 48 V ones

@@ -10,7 +10,7 @@ Public API (others code against exactly these names):
     format_fields(command, values) -> str               payload text; inverse of decode
     COMMANDS, Command, lookup(command), table(command), is_query(command)
     SETTINGS, ACTIONS, Pi30Context, context_from(...), setter_command(key, value, ctx),
-    expected_readback(key, value)
+    expected_readback(key, value), settings_for(ctx) (bounds narrowed to the unit)
 
 Frame layout: see framing.py; CRC rule: crc.py; field tables: commands.py.
 """
@@ -27,6 +27,7 @@ from solarstack.protocols.pi30.setters import (
     context_from,
     expected_readback,
     setter_command,
+    settings_for,
 )
 
 
@@ -53,5 +54,6 @@ __all__ = [
     "lookup",
     "reply_frame",
     "setter_command",
+    "settings_for",
     "table",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from solarstack.core.errors import SettingError
@@ -387,3 +387,26 @@ def expected_readback(key: str, value: str | float) -> Value:
         return str(value).strip().lower()
     number = float(value)
     return int(number) if setting.unit == "A" else number
+
+
+def settings_for(ctx: Pi30Context) -> tuple[Setting, ...]:
+    """SETTINGS with bounds narrowed to this unit: battery voltages scaled to its nominal
+    voltage, charge currents to the span of its own lists (for HA number entities)."""
+    factor = ctx.nominal_battery_voltage / 48.0
+    lists = {
+        "max_charging_current": ctx.max_charging_currents,
+        "max_utility_charging_current": ctx.max_utility_charging_currents,
+    }
+    narrowed = []
+    for setting in SETTINGS:
+        if setting.unit == "V" and setting.key != "battery_voltage_calibration":
+            setting = replace(
+                setting,
+                minimum=_round1((setting.minimum or 0.0) * factor),
+                maximum=_round1((setting.maximum or 0.0) * factor),
+            )
+        elif lists.get(setting.key):
+            currents = lists[setting.key]
+            setting = replace(setting, minimum=min(currents), maximum=max(currents))
+        narrowed.append(setting)
+    return tuple(narrowed)
