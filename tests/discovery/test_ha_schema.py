@@ -8,8 +8,10 @@ value template with HA's template engine against a state message shaped like our
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
+from ha_venv import HaChecker, ha_python
 
 from solarstack.core.discovery import DeviceInfo, build_device_discovery, build_entity_discovery, with_removals
 from solarstack.core.energy import PI30_COUNTERS, EnergyCounters
@@ -17,6 +19,14 @@ from solarstack.core.fields import UNITS, Field, Kind, Setting
 
 # Building the venv on CI (first use) takes minutes; afterwards each test takes ~1 s.
 pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def ha_check() -> Iterator[HaChecker]:
+    checker = HaChecker(ha_python())
+    yield checker
+    checker.close()
+
 
 DEVICE = DeviceInfo("inverter1", "Inverter 1", "Voltronic", "Axpert MKS", "0.1", serial_number="92512")
 STATE_TOPIC = "solarstack/inverter1/state"

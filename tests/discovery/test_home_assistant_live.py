@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from ha_venv import ha_python
 
 from solarstack.core.discovery import DeviceInfo, build_entity_discovery
 from solarstack.core.energy import PI30_COUNTERS
@@ -141,8 +142,8 @@ class HomeAssistant:
 
 
 @pytest.fixture
-def home_assistant(ha_python: Path, tmp_path: Path, wait_for: Any) -> Iterator[HomeAssistant]:
-    ha = HomeAssistant(ha_python, tmp_path / "ha", wait_for)
+def home_assistant(tmp_path: Path, wait_for: Any) -> Iterator[HomeAssistant]:
+    ha = HomeAssistant(ha_python(), tmp_path / "ha", wait_for)
     try:
         yield ha
     finally:

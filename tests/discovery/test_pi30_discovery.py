@@ -8,8 +8,10 @@ against a state message holding a plausible value for every key, and one holding
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
+from ha_venv import HaChecker, ha_python
 
 from solarstack.core.discovery import DeviceInfo, build_device_discovery, build_entity_discovery, entities
 from solarstack.core.energy import PI30_COUNTERS
@@ -19,6 +21,14 @@ commands = pytest.importorskip("solarstack.protocols.pi30.commands")
 setters = pytest.importorskip("solarstack.protocols.pi30.setters")
 
 pytestmark = pytest.mark.timeout(900)  # first use on CI builds the HA venv
+
+
+@pytest.fixture(scope="module")
+def ha_check() -> Iterator[HaChecker]:
+    checker = HaChecker(ha_python())
+    yield checker
+    checker.close()
+
 
 DEVICE = DeviceInfo("inverter1", "Inverter 1", "Voltronic", "Axpert", "0.1", serial_number="92512208100123")
 STATE_TOPIC = "solarstack/inverter1/state"
