@@ -180,14 +180,20 @@ def test_three_packs_published_then_one_drops_off_and_returns(
         for key in ("voltage", "current", "soc", "consumed_capacity", "energy_charged", "energy_discharged"):
             assert key in shunt, key
 
-        # Home Assistant comes online: discovery is re-sent, now with one sensor per cell
-        watcher.client.publish("homeassistant/status", "online", qos=1)
-
+        # once the first reading told the cell count, discovery carries one sensor per cell
         def cells_discovered() -> Any:
             cfg = watcher.json("homeassistant/device/pack_jk/config")
             return cfg if cfg and "cell_voltages_16" in cfg["cmps"] else None
 
         cfg = wait_for(cells_discovered, 10, what="per-cell discovery")
+        # and Home Assistant coming online gets it again
+        sent = sum(1 for t, _ in watcher.history if t == "homeassistant/device/pack_jk/config")
+        watcher.client.publish("homeassistant/status", "online", qos=1)
+        wait_for(
+            lambda: sum(1 for t, _ in watcher.history if t == "homeassistant/device/pack_jk/config") > sent,
+            10,
+            what="discovery re-sent on HA birth",
+        )
         cmps = cfg["cmps"]
         assert cmps["cell_voltages_01"]["unit_of_meas"] == "V"
         assert cmps["alarm_cell_overvoltage"]["p"] == "binary_sensor"

@@ -96,6 +96,21 @@ def build_readers(settings: BmsSettings, metrics: ServiceMetrics | None) -> list
     return readers
 
 
+async def _cells_discovery(reader: DeviceReader, stop: asyncio.Event) -> None:
+    """Re-send discovery once the first reading told how many cells the pack has.
+
+    Discovery goes out on connect, before any poll; per-cell sensors need the array's
+    length, which only the first reading knows.
+    """
+    done = asyncio.ensure_future(reader.ready.wait())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (done, stopped):
+        task.cancel()
+    if reader.ready.is_set() and not stop.is_set():
+        reader.publish_discovery()
+
+
 async def serve(settings: BmsSettings, stop: asyncio.Event) -> None:
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry, "bms", __version__)
@@ -115,7 +130,7 @@ async def serve(settings: BmsSettings, stop: asyncio.Event) -> None:
         await health.start()
     log.info("bms reader: %s", ", ".join(r.device.id for r in readers))
     try:
-        await asyncio.gather(*(r.run(stop) for r in readers))
+        await asyncio.gather(*(r.run(stop) for r in readers), *(_cells_discovery(r, stop) for r in readers))
     finally:
         await health.stop()
 
