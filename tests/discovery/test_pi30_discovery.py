@@ -62,17 +62,18 @@ def sample(f: Field, settings: dict[str, Setting]) -> Value:
     return 230.0 if f.kind is Kind.FLOAT else 12
 
 
-def full_state() -> dict[str, Value]:
-    by_readback = {s.readback: s for s in pi30_settings() if s.readback}
+def full_state(settings: tuple[Setting, ...] | None = None) -> dict[str, Value]:
+    by_readback = {s.readback: s for s in (settings or pi30_settings()) if s.readback}
     state: dict[str, Value] = {"ts": "2026-06-01T10:00:00Z"}
     for f in pi30_fields():
         state.setdefault(f.key, sample(f, by_readback))
     return state
 
 
-def build(mode: str) -> list[tuple[str, str]]:
+def build(mode: str, settings: tuple[Setting, ...] | None = None) -> list[tuple[str, str]]:
     builder = build_device_discovery if mode == "device" else build_entity_discovery
-    return builder("solarstack", "homeassistant", DEVICE, pi30_fields(), pi30_settings(), origin_version="0.1.0")
+    rows = pi30_settings() if settings is None else settings
+    return builder("solarstack", "homeassistant", DEVICE, pi30_fields(), rows, origin_version="0.1.0")
 
 
 def test_every_select_reads_back_a_field_the_tables_define():
@@ -106,3 +107,17 @@ def test_flag_and_frequency_selects_show_the_option_the_device_reads_back(ha_che
     assert got["set_buzzer"] == "OFF"
     assert got["set_output_frequency"] == "60"
     assert got["set_output_source_priority"] == state["output_source_priority"]
+
+
+@pytest.mark.parametrize("nominal", [12.0, 24.0, 48.0])
+def test_settings_narrowed_to_the_unit_pass(ha_check, nominal):
+    ctx = setters.Pi30Context(
+        nominal_battery_voltage=nominal,
+        max_charging_currents=(10, 20, 30, 40, 50, 60),
+        max_utility_charging_currents=(2, 10, 20, 30),
+    )
+    narrowed = setters.settings_for(ctx)
+    results = ha_check(build("device", narrowed), {STATE_TOPIC: json.dumps(full_state(narrowed))})
+    numbers = {r["object_id"]: r["config"] for r in results if r["component"] == "number"}
+    assert numbers["set_battery_float_voltage"]["max"] == pytest.approx(58.4 * nominal / 48.0, abs=0.05)
+    assert [(r["object_id"], r["errors"]) for r in results if r["errors"]] == []
