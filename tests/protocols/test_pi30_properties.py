@@ -34,12 +34,11 @@ def test_arbitrary_bytes(command: str, frame: bytes) -> None:
 @FAST
 @given(
     command=st.sampled_from(QUERY_TEXTS),
-    payload=st.text(alphabet="0123456789.- ()EDabjkuvxyz-:PSLBFH\x00\xff", max_size=150),
+    payload=st.text(alphabet="0123456789.-+_ ()EDabjkuvxyz:PSLBFHnaif\x00\t", max_size=150),
 )
 def test_valid_crc_with_arbitrary_payload(command: str, payload: str) -> None:
-    # A correct CRC around junk: the decoder itself (not the CRC) must hold.
-    frame = pi30.reply_frame(payload.encode("latin-1").decode("ascii", "replace").replace("\ufffd", "?"))
-    decode_or_protocol_error(command, frame)
+    # A correct CRC around ASCII junk: the decoder itself (not the CRC) must hold.
+    decode_or_protocol_error(command, pi30.reply_frame(payload))
 
 
 @FAST

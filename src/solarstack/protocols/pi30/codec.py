@@ -10,7 +10,8 @@ Firmware tolerance, by rule (not by `if` per model):
   * a row whose token is missing (older firmware, shorter reply) is omitted;
   * a numeric token made only of `-` and `.` (`-`, `--.-`) means 0;
   * an enum token not in the table's options is kept as its raw text;
-  * a bit past the end of a short bit string is omitted.
+  * a bit past the end of a short bit string is omitted;
+  * a QFLAG letter not in the table is kept as `extra_<letter>`.
 """
 
 from __future__ import annotations
