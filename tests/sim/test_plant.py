@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -116,3 +116,18 @@ def test_empty_battery_goes_to_line_and_recovers(clock: FakeClock) -> None:
     assert any(s.mode is Mode.LINE for s in states)
     assert any("battery_low" in s.warnings for s in states)
     assert min(s.soc for s in states) > 0.0
+
+
+def test_default_start_is_anchored_so_separate_simulators_agree() -> None:
+    """An inverter and a BMS simulator started minutes apart (same seed and speed) see one plant."""
+    clock = FakeClock()
+    clock.now = 1_800_000_000.0 + 600.0  # ten minutes past a whole hour
+    inverter = Plant(seed=9, clock=clock)
+    clock.now += 400.0
+    bms = Plant(seed=9, clock=clock)  # started later (or restarted)
+    clock.now += 30.0
+    assert inverter.step() == bms.step()
+    # at speed 1 simulated time is wall time; the state is at most one tick behind it
+    wall = datetime.fromtimestamp(clock.now, UTC)
+    assert bms.sim_time() == wall
+    assert timedelta(0) <= wall - bms.snapshot().time < bms.tick

@@ -3,9 +3,11 @@
 One model drives the inverter, BMS, house and weather simulators so a demo is
 coherent: the PV power the inverter reports is the power that charges the battery the
 BMS reports. It is time-driven and deterministic when seeded: simulated time is
-`start + (clock() - clock at creation) * speed`, and the state advances in fixed
+`start + (clock() - clock at start) * speed`, and the state advances in fixed
 simulated ticks, so the same seed and the same simulated instant give the same state
-however often `step()` is called. API: `Plant.step(now=None) -> PlantState` and
+however often `step()` is called. Without an explicit start, the start is the last
+wall-clock boundary of ANCHOR_SECONDS/speed, so separate simulator processes with the
+same seed and speed agree with each other. API: `Plant.step(now=None) -> PlantState` and
 `Plant.snapshot() -> PlantState` (frozen); `Plant.controls` holds the inverter
 settings the model obeys (output and charger priority, voltages, current limits).
 
@@ -27,6 +29,9 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 
 CELLS = 16
+#: Without an explicit start, simulated time starts at the last multiple of this many
+#: simulated seconds (see Plant.__init__).
+ANCHOR_SECONDS = 3600.0
 #: LiFePO4 open-circuit voltage per cell by state of charge (%), piecewise linear.
 _OCV = ((0.0, 2.80), (5.0, 3.10), (10.0, 3.20), (20.0, 3.25), (50.0, 3.29), (80.0, 3.32), (95.0, 3.36), (100.0, 3.45))
 
@@ -192,8 +197,17 @@ class Plant:
         self.speed = speed
         self.tick = timedelta(seconds=tick_seconds)
         self._clock = clock
-        self._clock0 = clock()
-        begin = start or datetime.fromtimestamp(self._clock0, UTC)
+        now = clock()
+        if start is None:
+            # Anchor simulated time to a wall-clock boundary, not to this process's start:
+            # simulators with the same seed and speed (inverter, BMS, house) then show the
+            # same plant at the same moment, even after one of them restarts in the window.
+            window = max(1.0, ANCHOR_SECONDS / speed)
+            self._clock0 = math.floor(now / window) * window
+            begin = datetime.fromtimestamp(self._clock0, UTC)
+        else:
+            self._clock0 = now
+            begin = start
         self._start = begin.astimezone(self.config.tz)
         self._rng = random.Random(seed)
         cells = [self._rng.gauss(0.0, 0.6) for _ in range(CELLS)]
@@ -207,6 +221,7 @@ class Plant:
             energy_wh=dict.fromkeys(("pv", "load", "grid", "charge", "discharge", "loss"), 0.0),
         )
         self._state = self._evaluate(self._s.time, advance=False)
+        self.step(now)  # catch up from the anchor (at most ANCHOR_SECONDS simulated)
 
     # -- public ----------------------------------------------------------------------
 
