@@ -80,7 +80,6 @@ PV_POWER_BALANCE = frozen({"0": "charge_current_limit", "1": "charge_plus_load"}
 
 OPERATION_LOGIC = frozen({"0": "automatic", "1": "online", "2": "eco"})
 
-# QPGSn battery status is two characters of the status string (D E): 00 normal, 01 under, 10 open.
 ON_OFF = frozen({"0": "off", "1": "on"})
 
 # Q1 charge stage.
@@ -105,7 +104,8 @@ QPIGS_STATUS2_BITS: tuple[tuple[int, str], ...] = (
     (2, "dustproof_installed"),
 )
 
-#: QPGSn status string A..H.
+#: QPGSn status string A..H (b7..b0). D E together are the battery status (00 normal,
+#: 01 under voltage, 10 open), so D reads as "open" and E as "under".
 QPGS_STATUS_BITS: tuple[tuple[int, str], ...] = (
     (0, "scc_ok"),
     (1, "ac_charging"),
