@@ -31,7 +31,7 @@ from solarstack.core import discovery
 from solarstack.core.energy import Counter, EnergyCounters
 from solarstack.core.fields import Field, FieldTable, Reading, Value
 from solarstack.core.mqtt import MqttClient
-from solarstack.core.poller import Poller, Schedule
+from solarstack.core.poller import CircuitBreaker, Poller, Schedule
 from solarstack.core.settings import CommonSettings
 from solarstack.devices.base import Device, SetResult
 
@@ -58,6 +58,7 @@ class DeviceReader:
         energy_command: str | None = None,
         allow_settings: bool = True,
         retries: int = 3,
+        breaker: CircuitBreaker | None = None,
         poll_timeout: float | None = None,
         max_gap_polls: float = 3.0,
     ) -> None:
@@ -100,6 +101,7 @@ class DeviceReader:
             self._on_result,
             retries=retries,
             timeout=poll_timeout,
+            breaker=breaker,
             on_available=self._on_available,
             metrics=metrics,
         )
@@ -192,12 +194,16 @@ class DeviceReader:
             fields = fields + self.energy.fields
         self.state.update(values)
         self.state["ts"] = iso(reading.ts)
-        self.mqtt.publish(f"{self.topic}/state", json.dumps(self.state, separators=(",", ":")), 1, True)
+        self._publish_state()
         if self.metrics is not None:
             self.metrics.export_reading(Reading(reading.device, reading.ts, values, fields))
         if grew:
             self.publish_discovery()
         self.ready.set()
+
+    def _publish_state(self) -> None:
+        payload = {"ts": self.state.get("ts"), **{k: v for k, v in self.state.items() if k != "ts"}}
+        self.mqtt.publish(f"{self.topic}/state", json.dumps(payload, separators=(",", ":")), 1, True)
 
     # -- commands from MQTT ------------------------------------------------------------------
 
@@ -219,7 +225,7 @@ class DeviceReader:
         self.mqtt.publish(f"{self.topic}/set/{setting}/result", json.dumps(result.payload()), 1, False)
         if result.ok and result.readback:
             self.state.update(result.readback)
-            self.mqtt.publish(f"{self.topic}/state", json.dumps(self.state, separators=(",", ":")), 1, True)
+            self._publish_state()
 
     async def _query(self, command: str) -> None:
         out: dict[str, Any] = {"ok": False, "command": command, "fields": None, "error": None}

@@ -21,7 +21,7 @@ from solarstack.core.errors import ConfigError, SolarstackError
 from solarstack.core.health import HealthServer, Readiness
 from solarstack.core.log import setup_logging
 from solarstack.core.metrics import ServiceMetrics
-from solarstack.core.poller import Schedule
+from solarstack.core.poller import CircuitBreaker, Schedule
 from solarstack.core.runtime import run_service
 from solarstack.core.settings import load
 from solarstack.devices.pi30 import Pi30Device, open_device
@@ -81,6 +81,7 @@ async def serve(settings: InverterSettings, stop: asyncio.Event) -> None:
             energy_command="QPIGS",
             allow_settings=settings.inverter_allow_settings,
             retries=settings.inverter_retries,
+            breaker=CircuitBreaker(settings.inverter_breaker_failures, settings.inverter_breaker_reset_seconds),
         )
         metrics.bind_mqtt(reader.mqtt)
         readers.append(reader)

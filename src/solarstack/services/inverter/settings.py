@@ -25,6 +25,12 @@ class InverterSettings(CommonSettings):
     )
     inverter_timeout: float = Field(3.0, gt=0, description="seconds to wait for one answer")
     inverter_retries: int = Field(3, ge=0, le=10, description="retries of a failed poll, with backoff")
+    inverter_breaker_failures: int = Field(
+        5, ge=1, description="failed polls in a row that mark the inverter offline (circuit breaker opens)"
+    )
+    inverter_breaker_reset_seconds: float = Field(
+        30.0, gt=0, description="seconds before an open breaker probes the inverter again"
+    )
     inverter_allow_settings: bool = Field(True, description="accept setting changes over MQTT (allow-listed)")
 
     @field_validator("inverter_devices")
