@@ -5,6 +5,7 @@ that show as retries, availability changes and exact error counters."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -136,9 +137,9 @@ class Reader:
         text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
         want = [f'{k}="{v}"' for k, v in labels.items()]
         for line in text.splitlines():
-            if line.startswith(name + "{") or line.startswith(name + " "):
-                if all(w in line for w in want):
-                    return float(line.rsplit(" ", 1)[1])
+            named = line.startswith(name + "{") or line.startswith(name + " ")
+            if named and all(w in line for w in want):
+                return float(line.rsplit(" ", 1)[1])
         return 0.0
 
     def output(self) -> str:
@@ -263,7 +264,7 @@ def test_broker_outage_loses_no_reading(mosquitto_factory: BrokerFactory, sim: S
     during = [t for t in stamps if down_at < t < up_at]
     assert len(during) >= 9
     # ... and no hole: a poll cycle every POLL seconds, so no gap is much longer than that
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert max(gaps) < POLL * 4, max(gaps)
 
 
@@ -277,9 +278,7 @@ def test_device_faults_give_retries_availability_and_exact_counters(
     mosquitto: Broker, sim: Sim, tmp_path: Path
 ) -> None:
     rec = Recorder(mosquitto).start()
-    reader = start_reader(
-        mosquitto, sim, tmp_path, INVERTER_BREAKER_FAILURES="2", INVERTER_BREAKER_RESET_SECONDS="1"
-    )
+    reader = start_reader(mosquitto, sim, tmp_path, INVERTER_BREAKER_FAILURES="2", INVERTER_BREAKER_RESET_SECONDS="1")
     try:
         wait_for(lambda: rec.last("solarstack/inv1/availability") == b"online", 10)
         # three corrupt replies: one poll uses its 1 + 2 retries and fails; the next succeeds
