@@ -180,7 +180,13 @@ def test_stop_releases_every_descriptor(tmp_path: Path) -> None:
         s.add_control()
         s.start()
         s.stop()
+        s.stop()  # idempotent
         assert not link.exists()
+    idle = StreamServer(LineEcho)  # never started: stop() still releases everything
+    idle.add_pty(tmp_path / "ttyIDLE")
+    idle.add_tcp()
+    idle.stop()
+    assert not (tmp_path / "ttyIDLE").exists()
     assert len(os.listdir("/proc/self/fd")) == before
 
 

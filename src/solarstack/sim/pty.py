@@ -215,6 +215,8 @@ class StreamServer:
         self._wake_r.setblocking(False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._stopping = threading.Event()
+        self._serving = False
+        self._closed = False
         self._thread: threading.Thread | None = None
         self._next_tick = time.monotonic() + (tick or 0.0)
         self.pty_paths: list[str] = []
@@ -311,6 +313,7 @@ class StreamServer:
 
     def start(self) -> StreamServer:
         """Serve in a background thread (tests, `solarstack dev`)."""
+        self._serving = True  # before the thread runs: a stop() right now must wake it, not close under it
         self._thread = threading.Thread(target=self.serve_forever, name="sim-stream", daemon=True)
         self._thread.start()
         return self
@@ -318,6 +321,9 @@ class StreamServer:
     def stop(self) -> None:
         """Ask the loop to end (safe from a signal handler or another thread) and wait for it."""
         self._stopping.set()
+        if not self._serving:  # never ran (or already finished): release what was opened
+            self._shutdown()
+            return
         with contextlib.suppress(OSError):
             self._wake_w.send(b"x")
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -330,6 +336,7 @@ class StreamServer:
         self.stop()
 
     def serve_forever(self) -> None:
+        self._serving = True
         try:
             while not self._stopping.is_set():
                 for key, mask in self._sel.select(self._timeout()):
@@ -358,6 +365,7 @@ class StreamServer:
                     self._flush(link)
         finally:
             self._shutdown()
+            self._serving = False
 
     def _timeout(self) -> float | None:
         due = [link.outbox[0][0] for link in self._links.values() if link.outbox]
@@ -496,6 +504,9 @@ class StreamServer:
             os.close(link.slave_fd)
 
     def _shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         for link in list(self._links.values()):
             self._drop(link)
             if link.link is not None:
