@@ -81,7 +81,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class DemoSite:
@@ -160,13 +160,14 @@ class DemoSite:
         with self.lock:
             self.tick += 1
             t = self.tick
-            pv = 800 + 40 * t
+            # Every value moves on each step but stays plausible however long a demo runs.
+            wave = math.sin(t / 5)
             self.inverter.update(
-                pv_input_power=pv,
-                ac_output_active_power=450 + 5 * t,
-                battery_voltage=round(52.0 + 0.01 * t, 2),
+                pv_input_power=round(1800 + 40 * t % 400 + 600 * wave),
+                ac_output_active_power=round(650 + 150 * math.cos(t / 3)),
+                battery_voltage=round(52.4 + 0.3 * wave, 2),
                 battery_charging_current=6,
-                battery_capacity=min(100, 60 + t),
+                battery_capacity=70 + t % 25,
             )
             cells = [round(3.30 + 0.004 * math.sin(i + t), 3) for i in range(16)]
             states = {
@@ -187,10 +188,14 @@ class DemoSite:
                     "alarm_cell_overvoltage": False,
                     "balancing": t % 2 == 0,
                     "balancing_action": "charging" if t % 2 == 0 else "off",
-                    "soc": min(100, 62 + t),
+                    "soc": 72 + t % 25,
                     "cycles": 17,
                 },
-                "house": {"temperature": round(21.0 + 0.1 * t, 1), "humidity": 48.0, "pressure": 1013.2},
+                "house": {
+                    "temperature": round(21.0 + 0.5 * wave + 0.01 * t % 1, 2),
+                    "humidity": 48.0,
+                    "pressure": 1013.2,
+                },
                 "weather": {
                     "temperature": 12.5,
                     "cloud_cover": 30,
@@ -201,8 +206,10 @@ class DemoSite:
                     ],
                 },
             }
+        stamp = now_iso()
+        states = {device: {"ts": stamp, **state} for device, state in states.items()}
         for device, state in states.items():
-            self.client.publish(f"{self.prefix}/{device}/state", json.dumps({"ts": now_iso(), **state}), retain=True)
+            self.client.publish(f"{self.prefix}/{device}/state", json.dumps(state), retain=True)
         return states
 
     # -- answering commands like a reader ------------------------------------------------

@@ -62,8 +62,9 @@
     if (!isNumber(v)) return String(v);
     const a = Math.abs(v);
     let digits = a >= 1000 || Number.isInteger(v) ? 0 : a >= 100 ? 1 : a >= 10 ? 1 : a >= 1 ? 2 : 3;
-    if (unit === "V" && a < 100) digits = 2;
-    return v.toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: Number.isInteger(v) ? 0 : Math.min(digits, 1) });
+    // Cell voltages differ in millivolts: show them.
+    if (unit === "V" && !Number.isInteger(v)) digits = a < 10 ? 3 : 2;
+    return v.toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: Number.isInteger(v) ? 0 : digits });
   }
 
   function fmt(v, unit) {
@@ -84,13 +85,14 @@
   }
 
   /** Every (device, key, value, info) whose key matches `re` (and the unit, when given). */
-  function find(re, unit) {
+  function find(re, unit, strict) {
     const out = [];
     for (const [device, dev] of Object.entries(model.devices)) {
       for (const [key, value] of Object.entries(dev.state || {})) {
         if (key === "ts" || !re.test(key)) continue;
         const info = fieldInfo(device, key);
-        if (unit && info.unit && info.unit !== unit) continue;
+        // Before discovery arrives a field has no unit: roles may still match it by key, unless strict.
+        if (unit && (info.unit || strict) && info.unit !== unit) continue;
         out.push({ device, key, value, info });
       }
     }
@@ -195,7 +197,7 @@
   function renderEnergy() {
     const box = document.getElementById("energy");
     if (!box) return;
-    const items = find(/./, "kWh").concat(find(/./, "Wh")).filter((i) => isNumber(i.value));
+    const items = find(/./, "kWh", true).concat(find(/./, "Wh", true)).filter((i) => isNumber(i.value));
     if (!items.length) return;
     clear(box);
     const today = items.filter((i) => /today|day|daily/.test(i.key));
@@ -334,6 +336,8 @@
 
   const charts = {};
   const chartState = { hours: 24, start: null, end: null, zoomed: false };
+  // Ratings and configuration values are numbers too, but flat lines nobody wants on a chart.
+  const NOT_CHARTED = /^rated_|offset|_scc$|^max_|^min_cell|^average_cell|_recharge_|_redischarge_|_float_|_bulk_|_under_/;
   const GROUPS = [
     { id: "power", title: "Power", unit: "W", re: /pv|load|output_active_power|grid|battery_power|solar|^power$/ },
     { id: "voltage", title: "Battery voltage", unit: "V", re: /battery_voltage|pack_voltage|^voltage$/ },
@@ -354,7 +358,7 @@
       interaction: { mode: "nearest", axis: "x", intersect: false },
       plugins: { legend: { labels: { color: text, boxWidth: 12 } }, tooltip: { callbacks: { title: (items) => items.length ? fmtTime(items[0].parsed.x) : "" } } },
       scales: {
-        x: { type: "linear", grid: { color: grid }, ticks: { color: text, maxTicksLimit: 8, callback: (v) => fmtTime(v) } },
+        x: { type: "linear", bounds: "data", grid: { color: grid }, ticks: { color: text, maxTicksLimit: 8, callback: (v) => fmtTime(v) } },
         y: { grid: { color: grid }, ticks: { color: text }, title: { display: !!unit, text: unit || "", color: text } },
       },
       _zoomable: zoomable,
@@ -367,7 +371,7 @@
       for (const [key, value] of Object.entries(dev.state || {})) {
         if (key === "ts" || !isNumber(value)) continue;
         const info = fieldInfo(device, key);
-        if ((info.unit || "") !== group.unit || !group.re.test(key)) continue;
+        if ((info.unit || "") !== group.unit || !group.re.test(key) || NOT_CHARTED.test(key)) continue;
         out.push({ device, key, label: dev.name + " · " + info.name });
       }
     }
@@ -629,7 +633,9 @@
     const devices = Object.entries(model.devices).filter(([, d]) => Object.keys(d.settings || {}).length);
     if (qdev) {
       const current = qdev.value;
-      const names = Object.keys(model.devices).sort();
+      // Devices with settings (the ones that answer queries) first.
+      const hasSettings = (n) => (Object.keys(model.devices[n].settings || {}).length ? 0 : 1);
+      const names = Object.keys(model.devices).sort((a, b) => hasSettings(a) - hasSettings(b) || a.localeCompare(b));
       if (qdev.options.length !== names.length) {
         clear(qdev);
         for (const n of names) qdev.append(el("option", { value: n, text: model.devices[n].name }));
@@ -652,7 +658,14 @@
       }
       for (const [key, s] of Object.entries(dev.settings)) {
         const cur = card.querySelector('[data-current="' + key + '"]');
-        if (cur && s.state_key) cur.textContent = fmt((dev.state || {})[s.state_key], s.unit);
+        const value = s.state_key ? (dev.state || {})[s.state_key] : undefined;
+        if (cur && s.state_key) cur.textContent = fmt(value, s.unit);
+        // Start each control at the device's current value (until the user touches it).
+        const control = card.querySelector('[data-setting="' + key + '"]');
+        if (control && !control.dataset.touched && value !== undefined && value !== null) {
+          const text = typeof value === "boolean" ? (value ? "ON" : "OFF") : String(value);
+          if (s.component === "number" || s.options.includes(text)) control.value = text;
+        }
       }
     }
   }
@@ -664,6 +677,7 @@
     } else {
       control = el("input", { class: "form-control form-control-sm", type: "number", "aria-label": s.name, "data-setting": key, min: s.min, max: s.max, step: s.step || "any" });
     }
+    control.addEventListener("input", () => { control.dataset.touched = "1"; });
     const confirmBox = el("div", { class: "confirm small", hidden: true });
     const apply = el("button", { type: "button", class: "btn btn-sm btn-outline-warning", "data-apply": key, text: "Apply" });
     apply.addEventListener("click", () => {
