@@ -145,8 +145,8 @@ def test_three_packs_published_then_one_drops_off_and_returns(
     wait_for(watcher.subscribed.is_set, what="subscribed")
     devices = ",".join(
         [
-            f"jkserial+serial://{sims['jkserial'][1]}?name=pack_jk&poll=0.3&timeout=0.5",
-            f"daly+serial://{sims['daly'][1]}?name=pack_daly&poll=0.3&timeout=0.3&retries=1",
+            f"jkserial+serial://{sims['jkserial'][1]}?name=pack_jk&poll=0.3&timeout=0.5&group=bank",
+            f"daly+serial://{sims['daly'][1]}?name=pack_daly&poll=0.3&timeout=0.3&retries=1&group=bank",
             f"vedirect+serial://{sims['vedirect'][1]}?name=shunt&poll=0.5&timeout=1",
         ]
     )
@@ -176,6 +176,13 @@ def test_three_packs_published_then_one_drops_off_and_returns(
                 assert len(state["cell_voltages"]) == 16
                 assert all(3.0 < v < 3.6 for v in state["cell_voltages"])
                 assert 40 < state["voltage"] < 60
+        # the two packs in group "bank" are also one system device
+        bank = wait_for(
+            lambda: (b := watcher.json("solarstack/bank/state")) and b["packs_online"] == 2 and b, 10, what="bank"
+        )
+        assert bank["pack_count"] == 2 and 40 < bank["voltage"] < 60 and bank["full_capacity"] > 0
+        assert watcher.text("solarstack/bank/availability") == "online"
+        assert "packs_online" in wait_for(lambda: watcher.json("homeassistant/device/bank/config"), 10)["cmps"]
         shunt = watcher.json("solarstack/shunt/state")
         for key in ("voltage", "current", "soc", "consumed_capacity", "energy_charged", "energy_discharged"):
             assert key in shunt, key
@@ -210,15 +217,17 @@ def test_three_packs_published_then_one_drops_off_and_returns(
         assert 'solarstack_device_up{device="pack_daly"} 0.0' in text
         assert 'solarstack_poll_errors_total{device="pack_daly",kind="timeout"}' in text
         assert watcher.text("solarstack/pack_jk/availability") == "online"  # the others go on
+        wait_for(lambda: watcher.json("solarstack/bank/state")["packs_online"] == 1, 10, what="bank without daly")
         before = watcher.json("solarstack/pack_daly/state")["ts"]
         daly_server.clear_faults()
         wait_for(lambda: watcher.text("solarstack/pack_daly/availability") == "online", 20, what="back online")
         wait_for(lambda: watcher.json("solarstack/pack_daly/state")["ts"] > before, 10, what="fresh state")
         assert 'solarstack_device_up{device="pack_daly"} 1.0' in _metrics(port)
+        wait_for(lambda: watcher.json("solarstack/bank/state")["packs_online"] == 2, 10, what="bank whole again")
         reader.stop()
         assert reader.error is None, reader.error
         # a clean stop says goodbye on every pack's availability topic
-        for device in ("pack_jk", "pack_daly", "shunt"):
+        for device in ("pack_jk", "pack_daly", "shunt", "bank"):
             wait_for(lambda d=device: watcher.text(f"solarstack/{d}/availability") == "offline", 5, what=device)
     finally:
         reader.stop()

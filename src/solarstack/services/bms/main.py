@@ -8,19 +8,23 @@ persisted in STATE_DIR) and Prometheus metrics, all from the codecs' field table
 Stream packs (jkserial, daly, vedirect) poll in worker threads; JK over Bluetooth runs
 on this loop (bleak is asyncio). /health /ready /metrics on METRICS_PORT.
 
+Packs with `?group=<id>` are also published summed as one system device (group.py).
+
 Must not know any wire protocol: devices come from the device layer by URL.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
 
 from solarstack import __version__
-from solarstack.core.device_url import DeviceURL, parse_device_list
+from solarstack.core.device_url import DEVICE_ID_RE, DeviceURL, parse_device_list
 from solarstack.core.discovery import DeviceInfo
 from solarstack.core.energy import Counter, Term
 from solarstack.core.errors import ConfigError
@@ -31,6 +35,7 @@ from solarstack.core.poller import Schedule
 from solarstack.core.runtime import run_service
 from solarstack.core.settings import load
 from solarstack.devices.base import Device
+from solarstack.services.bms.group import BatteryGroup
 from solarstack.services.bms.settings import BmsSettings
 from solarstack.services.reader import DeviceReader
 
@@ -96,6 +101,25 @@ def build_readers(settings: BmsSettings, metrics: ServiceMetrics | None) -> list
     return readers
 
 
+def build_groups(settings: BmsSettings, readers: list[DeviceReader]) -> list[BatteryGroup]:
+    """One BatteryGroup per distinct `group=` option among the packs."""
+    by_id = {r.device.id: r for r in readers}
+    members: dict[str, list[tuple[DeviceReader, float]]] = {}
+    for url in parse_device_list(settings.bms_devices):
+        group = url.option("group")
+        if not group:
+            continue
+        if not DEVICE_ID_RE.match(group) or group in by_id:
+            raise ConfigError(
+                f"device URL {url.raw!r}: group={group!r} must match [a-z0-9_]+ and differ from pack names"
+            )
+        members.setdefault(group, []).append((by_id[url.name], url.float_option("poll", DEFAULT_POLL_SECONDS)))
+    return [
+        BatteryGroup(settings, gid, [r for r, _ in items], every=min(every for _, every in items))
+        for gid, items in members.items()
+    ]
+
+
 async def _cells_discovery(reader: DeviceReader, stop: asyncio.Event) -> None:
     """Re-send discovery once the first reading told how many cells the pack has.
 
@@ -115,8 +139,11 @@ async def serve(settings: BmsSettings, stop: asyncio.Event) -> None:
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry, "bms", __version__)
     readers = build_readers(settings, metrics)
+    groups = build_groups(settings, readers)
     for r in readers:
         metrics.bind_mqtt(r.mqtt)
+    for g in groups:
+        metrics.bind_mqtt(g.mqtt)
 
     def ready() -> Readiness:
         if not any(r.mqtt.connected for r in readers):
@@ -130,20 +157,35 @@ async def serve(settings: BmsSettings, stop: asyncio.Event) -> None:
         await health.start()
     log.info("bms reader: %s", ", ".join(r.device.id for r in readers))
     try:
-        await asyncio.gather(*(r.run(stop) for r in readers), *(_cells_discovery(r, stop) for r in readers))
+        await asyncio.gather(
+            *(r.run(stop) for r in readers),
+            *(_cells_discovery(r, stop) for r in readers),
+            *(g.run(stop) for g in groups),
+        )
     finally:
         await health.stop()
 
 
+HELP = """Poll battery packs (JK over Bluetooth or RS485, Daly, Victron VE.Direct) and publish them.
+
+Configured from the environment (see .env.example): BMS_DEVICES (required), e.g.
+jk02+ble://C8:47:8C:12:34:56?name=pack1,jkserial+serial:///dev/ttyUSB1?name=pack2,
+daly+serial:///dev/ttyUSB2?name=pack3,vedirect+serial:///dev/ttyUSB3?name=shunt.
+Per device URL: poll=<seconds> (5), timeout=<seconds>, retries=<n> (3), baud=<n>,
+keepalive=0 (BLE: free the BMS for the phone app between polls), layout=24|32 (JK BLE),
+charge_positive=1 and address=80 (Daly). Shared: MQTT_*, HA_DISCOVERY*, STATE_DIR,
+METRICS_PORT, LOG_LEVEL, LOG_FORMAT."""
+
+
 def run(argv: list[str]) -> int:
     """Entry point of `solarstack run bms` (configuration from the environment)."""
-    if argv:
-        print("solarstack run bms takes no arguments: configure it with BMS_DEVICES (see .env.example)")
-        return 2
-
-    async def main(stop: asyncio.Event) -> None:
+    argparse.ArgumentParser(
+        prog="solarstack run bms", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)
+    try:
         settings = load(BmsSettings)
-        setup_logging(settings.log_level, settings.log_format)
-        await serve(settings, stop)
-
-    return run_service(main)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format)
+    return run_service(lambda stop: serve(settings, stop))
