@@ -346,6 +346,104 @@ RECORDED.append(
         },
     )
 )
+# https://github.com/syssi/esphome-pipsolar/issues/130 (Fronus PV7200), the maintainer's
+# list of valid responses. Its QPIRI has 28 fields, but the last three are not the MAX
+# ones (CV time, logic, discharge current): they decode under those names without a
+# crash; output priority "3" is in no list and stays raw.
+RECORDED.append(
+    (
+        "QPIRI",
+        b"(230.0 26.9 230.0 50.0 26.9 6200 6200 48.0 48.0 40.0 58.4 54.0 1 030 060 0 3 0 1 01 0 0 52.0 0 1 48.0 10 48.0\x82\x13\r",  # noqa: E501 (a recorded frame stays on one line)
+        {
+            **_QPIRI_COMMON,
+            "rated_input_current": 26.9,
+            "rated_ac_output_current": 26.9,
+            "rated_ac_output_apparent_power": 6200,
+            "rated_ac_output_active_power": 6200,
+            "rated_battery_voltage": 48.0,
+            "battery_recharge_voltage": 48.0,
+            "battery_under_voltage": 40.0,
+            "battery_bulk_voltage": 58.4,
+            "battery_float_voltage": 54.0,
+            "battery_type": "flooded",
+            "max_ac_charging_current": 30,
+            "max_charging_current": 60,
+            "input_voltage_range": "appliance",
+            "output_source_priority": "3",
+            "charger_source_priority": "utility",
+            "max_parallel_units": 1,
+            "machine_type": "off_grid",
+            "topology": "transformerless",
+            "output_mode": "single",
+            "battery_redischarge_voltage": 52.0,
+            "pv_ok_condition": "any_unit",
+            "pv_power_balance": "charge_plus_load",
+            "max_cv_charging_time": 48,  # "48.0" on this firmware
+            "operation_logic": "10",
+            "max_discharging_current": 48,  # "48.0"
+        },
+    )
+)
+RECORDED.append(
+    (
+        "QPIGS",
+        b"(216.3 49.7 216.3 49.7 0584 0534 009 439 58.00 017 095 0048 00.2 000.0 00.00 00000 00010101 00 00 00007 010g!\r",  # noqa: E501 (a recorded frame stays on one line)
+        {  # esphome-pipsolar#130 (Fronus PV7200), line mode charging from AC
+            "ac_input_voltage": 216.3,
+            "ac_input_frequency": 49.7,
+            "ac_output_voltage": 216.3,
+            "ac_output_frequency": 49.7,
+            "ac_output_apparent_power": 584,
+            "ac_output_active_power": 534,
+            "ac_output_load": 9,
+            "bus_voltage": 439,
+            "battery_voltage": 58.0,
+            "battery_charging_current": 17,
+            "battery_capacity": 95,
+            "heat_sink_temperature": 48,
+            "pv_input_current": 0.2,
+            "pv_input_voltage": 0.0,
+            "battery_voltage_scc": 0.0,
+            "battery_discharge_current": 0,
+            # 00010101
+            "sbu_priority_version": False,
+            "configuration_changed": False,
+            "scc_firmware_updated": False,
+            "load_on": True,
+            "battery_voltage_steady": False,
+            "charging": True,
+            "scc_charging": False,
+            "ac_charging": True,
+            "battery_voltage_offset_for_fans": 0.0,
+            "eeprom_version": "00",
+            "pv_input_power": 7,
+            "charging_to_float": False,
+            "switched_on": True,
+            "dustproof_installed": False,
+        },
+    )
+)
+RECORDED.append(("QMOD", b"(L\x06\x07\r", {"mode": "line"}))  # esphome-pipsolar#130
+RECORDED.append(
+    (
+        "QFLAG",
+        b"(EauxyzlDbjkvgd\x90\xc5\r",  # esphome-pipsolar#130: letters l, g, d are in no PI30 list
+        {
+            "buzzer": True,
+            "overload_restart": True,
+            "backlight": True,
+            "primary_source_interrupt_alarm": True,
+            "fault_code_record": True,
+            "extra_l": True,
+            "overload_bypass": False,
+            "power_saving": False,
+            "lcd_return_to_default": False,
+            "over_temperature_restart": False,
+            "extra_g": False,
+            "extra_d": False,
+        },
+    )
+)
 RECORDED.append(("QMOD", b"(S\xe5\xd9\r", {"mode": "standby"}))  # pi30max.py
 RECORDED.append(("QMOD", b"(B\xe7\xc9\r", {"mode": "battery"}))  # pi30max.py
 

@@ -128,6 +128,19 @@ def test_hid_zero_padding_after_cr_is_ignored() -> None:
     assert pi30.decode("QPI", frame) == {"protocol_id": "PI30"}
 
 
+def test_cr_lf_terminated_replies() -> None:
+    # EASUN SMH-II firmware ends replies with CR LF (docker-voltronic-homeassistant#120):
+    # the LF either trails this frame or, split by frame_end, leads the next one.
+    first, second = pi30.reply_frame("B"), pi30.reply_frame("L")
+    stream = first + b"\n" + second + b"\n"
+    end = pi30.frame_end(stream)
+    assert end == len(first)
+    assert pi30.decode("QMOD", stream[:end]) == {"mode": "battery"}
+    rest = stream[end:]
+    assert pi30.decode("QMOD", rest[: pi30.frame_end(rest)]) == {"mode": "line"}  # leading LF
+    assert pi30.decode("QMOD", first + b"\n") == {"mode": "battery"}  # trailing LF
+
+
 def test_frame_end() -> None:
     frame = pi30.reply_frame("B")
     assert pi30.frame_end(b"") is None

@@ -188,8 +188,10 @@ def format_fields(command: str, values: Mapping[str, Value]) -> str:
     """
     spec = lookup(command)
     if spec.style is Style.FLAGS:
-        enabled = "".join(str(f.bit) for f in spec.fields if values.get(f.key) is True)
-        disabled = "".join(str(f.bit) for f in spec.fields if values.get(f.key) is False)
+        letters = [(str(f.bit), values.get(f.key)) for f in spec.fields]
+        letters += [(k[6:], v) for k, v in values.items() if k.startswith("extra_") and len(k) == 7 and k[6].isalpha()]
+        enabled = "".join(letter for letter, state in letters if state is True)
+        disabled = "".join(letter for letter, state in letters if state is False)
         return f"E{enabled}D{disabled}"
     fields = spec.fields
     if fields and fields[0].kind is Kind.ARRAY:

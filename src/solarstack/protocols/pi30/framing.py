@@ -13,7 +13,8 @@ format") and confirmed by recorded frames in tests/protocols/fixtures.py:
     ack/nak   ( A C K  0x39 0x20 \\r        ( N A K  0x73 0x73 \\r
 
 Some firmware answers an unknown command by echoing the request back unchanged;
-that is reported as a FrameError with a clear reason instead of a CRC error.
+that is reported as a FrameError with a clear reason instead of a CRC error. Some
+terminate with CR LF instead of CR; the LF is ignored wherever it lands.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ def unframe(command: str, frame: bytes) -> str:
     Raises NakError for `(NAK`, FrameError for an echo or a malformed frame, CrcError
     for a CRC that matches neither adjustment rule.
     """
-    # USB-HID replies arrive as zero-padded 8-byte reports: the padding is not frame.
-    frame = frame.rstrip(b"\x00")
+    # USB-HID replies arrive as zero-padded 8-byte reports, and some firmware ends a
+    # reply with CR LF (EASUN SMH-II: ned-kelly/docker-voltronic-homeassistant#120), so
+    # the LF can trail this frame or lead the next one. Neither is frame: a CRC byte is
+    # never 0x0A (crc.py bumps it), and a reply starts with "(".
+    frame = frame.strip(b"\n\x00")
     if not frame.endswith(CR):
         raise FrameError(f"{command}: reply not terminated by CR ({len(frame)} bytes)")
     if not frame.startswith(START):
