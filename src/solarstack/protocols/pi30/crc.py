@@ -8,7 +8,9 @@ would collide with a framing character: 0x28 `(`, 0x0D `\\r` and 0x0A `\\n` are 
 0x29, 0x0E and 0x0B (Voltronic "Communication protocol" PDF, CRC appendix; the same
 rule is in every public PI30 decoder). One popular tool additionally bumps 0x00 to
 0x01; which rule a given firmware expects on *requests* is not documented, so the send
-rule is selectable (`bump_zero`) and `check` accepts either on receive.
+rule is selectable (`bump_zero`) and `check` accepts either on receive. Replies
+recorded from a real Axpert VM IV carry an unbumped 0x00 CRC byte
+(syssi/esphome-pipsolar#87), which is why sending defaults to the plain rule.
 """
 
 from __future__ import annotations
