@@ -11,7 +11,8 @@ Row conventions, shared by the decoder and `format_fields` (its inverse):
   * `scale` converts the raw number to the unit (QET reports Wh; we publish kWh).
 Sources (facts only, our own tables): Voltronic "Communication Protocol" PDFs for
 PI30 (Axpert/InfiniSolar HS/MS) and PI30MAX (LV6048MAX class); jblance/mpp-solar
-mppsolar/protocols/pi30.py and pi30max.py for firmware field variants.
+mppsolar/protocols/pi30*.py for firmware field variants; replies quoted in public
+issue threads (tests/protocols/pi30_frames.py names them) for what devices really send.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, FieldTable, Kind
@@ -59,27 +61,27 @@ class Command:
 # --- row helpers: keep the tables one line per field ---------------------------
 
 
-def num(key: str, pos: int, unit: str | None, fmt: str, *, scale: float = 1.0, **kw: object) -> Field:
-    return Field(key, pos, Kind.FLOAT, unit, scale=scale, fmt=fmt, **kw)  # type: ignore[arg-type]
+def num(key: str, pos: int, unit: str | None, fmt: str, *, scale: float = 1.0, **kw: Any) -> Field:
+    return Field(key, pos, Kind.FLOAT, unit, scale=scale, fmt=fmt, **kw)
 
 
-def whole(key: str, pos: int, unit: str | None, fmt: str, **kw: object) -> Field:
-    return Field(key, pos, Kind.INT, unit, fmt=fmt, **kw)  # type: ignore[arg-type]
+def whole(key: str, pos: int, unit: str | None, fmt: str, **kw: Any) -> Field:
+    return Field(key, pos, Kind.INT, unit, fmt=fmt, **kw)
 
 
-def choice(key: str, pos: int, options: Mapping[str, str], **kw: object) -> Field:
-    return Field(key, pos, Kind.ENUM, options=options, **kw)  # type: ignore[arg-type]
+def choice(key: str, pos: int, options: Mapping[str, str], **kw: Any) -> Field:
+    return Field(key, pos, Kind.ENUM, options=options, **kw)
 
 
-def text(key: str, pos: int = 0, *, diagnostic: bool = True, **kw: object) -> Field:
-    return Field(key, pos, Kind.TEXT, diagnostic=diagnostic, **kw)  # type: ignore[arg-type]
+def text(key: str, pos: int = 0, *, diagnostic: bool = True, **kw: Any) -> Field:
+    return Field(key, pos, Kind.TEXT, diagnostic=diagnostic, **kw)
 
 
-def flag(key: str, pos: int, *, bit: int | str = 0, width: int = 1, **kw: object) -> Field:
-    return Field(key, pos, Kind.BOOL, bit=bit, fmt=str(width), **kw)  # type: ignore[arg-type]
+def flag(key: str, pos: int, *, bit: int | str = 0, width: int = 1, **kw: Any) -> Field:
+    return Field(key, pos, Kind.BOOL, bit=bit, fmt=str(width), **kw)
 
 
-def bits(pos: int, width: int, names: Iterable[tuple[int, str]], **kw: object) -> FieldTable:
+def bits(pos: int, width: int, names: Iterable[tuple[int, str]], **kw: Any) -> FieldTable:
     return tuple(flag(key, pos, bit=bit, width=width, **kw) for bit, key in names)
 
 
@@ -292,8 +294,8 @@ QBMS: FieldTable = (
 )
 
 
-def _q(name: str, description: str, fields: FieldTable, **kw: object) -> Command:
-    return Command(name, description, fields, **kw)  # type: ignore[arg-type]
+def _q(name: str, description: str, fields: FieldTable, **kw: Any) -> Command:
+    return Command(name, description, fields, **kw)
 
 
 def _param(name: str, description: str, fields: FieldTable, regex: str, example: str) -> Command:

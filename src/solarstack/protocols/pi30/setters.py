@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Any
 
 from solarstack.core.errors import SettingError
 from solarstack.core.fields import Setting, Value
@@ -215,8 +216,8 @@ def _labels(options: Mapping[str, str], allowed: str) -> tuple[str, ...]:
     return tuple(label for raw, label in options.items() if raw in allowed)
 
 
-def _qpiri(key: str, label: str, **kw: object) -> Setting:
-    return Setting(key, label, readback=key, readback_command="QPIRI", **kw)  # type: ignore[arg-type]
+def _qpiri(key: str, label: str, **kw: Any) -> Setting:
+    return Setting(key, label, readback=key, readback_command="QPIRI", **kw)
 
 
 _V = {"unit": "V", "step": 0.1}
