@@ -650,7 +650,7 @@ RECORDED.append(
         {  # pi30max.py; positions 4 and 6 are reserved
             "equalization_enabled": True,
             "equalization_time": 30,
-            "equalization_period": 720.0,  # 30 days
+            "equalization_period": 720,  # 30 days
             "equalization_max_current": 80,
             "equalization_voltage": 55.4,
             "equalization_over_time": 30,

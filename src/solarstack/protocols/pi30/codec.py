@@ -59,7 +59,7 @@ def _converter(field: Field) -> Converter:
     if kind is Kind.INT:
         if scale == 1.0:
             return _integer
-        return lambda token: round(_number(token) * scale, 6)
+        return lambda token: round(_number(token) * scale)  # whole in the unit too (days -> h)
     if kind is Kind.ENUM:
         options = field.options or {}
         return lambda token: options.get(token, token)
