@@ -21,11 +21,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from solarstack.core.device_url import DeviceURL
 from solarstack.core.errors import ConfigError, DeviceTimeout, ProtocolError, TransportError
 from solarstack.core.fields import FieldTable, Reading, Setting, Value
-from solarstack.devices.base import SetResult
+from solarstack.devices.base import Device, SetResult
 from solarstack.protocols import daly, jkserial, vedirect
 from solarstack.transports.base import Transport
 
@@ -35,6 +36,12 @@ DEFAULT_BAUD = {"jkserial": 115200, "daly": 9600, "vedirect": 19200}
 MAX_BUFFER = 4096
 
 Splitter = Callable[[bytearray], list[bytes]]
+
+
+class BmsDevice(Device, Protocol):
+    """A Device that also says how long one poll may take (BLE scans, Daly's nine requests)."""
+
+    def poll_budget(self, command: str) -> float: ...
 
 
 class StreamBms:
@@ -82,6 +89,10 @@ class StreamBms:
         except TransportError:
             self.transport.close()
             raise
+
+    def poll_budget(self, command: str) -> float:
+        """Longest one `query(command)` may take: a reader's poll timeout must not cut it short."""
+        return self.timeout + 1.0
 
     def reading(self, values: dict[str, Value], fields: FieldTable) -> Reading:
         return Reading(self.id, datetime.now(UTC), values, fields)
@@ -165,6 +176,10 @@ class DalyBms(StreamBms):
         name = self._command(command)
         return daly.ALL_FIELDS if name == "pack" else daly.COMMANDS[daly.NAMES[name]]
 
+    def poll_budget(self, command: str) -> float:
+        steps = len(daly.POLL_ORDER) if command.lower() == "pack" else 2  # (+ 0x94 for the cell count)
+        return steps * self.timeout + 1.0
+
     def ask(self, code: int) -> dict[str, Value]:
         """One Daly command: request, its reply frame(s), decoded."""
         if code in (0x95, 0x96, 0x97) and self._cells is None:
@@ -199,6 +214,9 @@ class VeDirectBms(StreamBms):
 
     def default_commands(self) -> tuple[str, ...]:
         return ("blocks",)
+
+    def poll_budget(self, command: str) -> float:
+        return self.timeout + 2.0
 
     def table(self, command: str) -> FieldTable:
         self._command(command)

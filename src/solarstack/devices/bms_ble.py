@@ -96,7 +96,7 @@ class Jk02BleBms:
                 running = None
             if running is loop:
                 raise RuntimeError("Jk02BleBms.query blocks: on the event loop, await aquery() instead")
-            return asyncio.run_coroutine_threadsafe(self.aquery(command), loop).result(self.timeout * 3)
+            return asyncio.run_coroutine_threadsafe(self.aquery(command), loop).result(self.poll_budget(command))
         return asyncio.run(self._once(command))
 
     async def _once(self, command: str) -> Reading:
@@ -104,6 +104,10 @@ class Jk02BleBms:
             return await self.aquery(command)
         finally:
             await self.transport.close()
+
+    def poll_budget(self, command: str) -> float:
+        """Scan + connect (twice without keep-alive) and two exchanges on the first poll."""
+        return 2 * (2 * self.transport.connect_timeout + self.timeout) + 1.0
 
     def default_commands(self) -> tuple[str, ...]:
         return ("cell_info",)

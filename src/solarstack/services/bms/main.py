@@ -34,7 +34,8 @@ from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.poller import Schedule
 from solarstack.core.runtime import run_service
 from solarstack.core.settings import load
-from solarstack.devices.base import Device
+from solarstack.devices.bms import BmsDevice
+from solarstack.devices.bms import open_device as open_stream_pack
 from solarstack.services.bms.group import BatteryGroup
 from solarstack.services.bms.settings import BmsSettings
 from solarstack.services.reader import DeviceReader
@@ -55,7 +56,7 @@ COUNTERS = (
 )
 
 
-def open_pack(url: DeviceURL) -> Device:
+def open_pack(url: DeviceURL) -> BmsDevice:
     """The device for one BMS URL (stream packs or JK over BLE)."""
     if url.protocol == "jk02":
         if url.transport != "ble":
@@ -67,9 +68,7 @@ def open_pack(url: DeviceURL) -> Device:
         raise ConfigError(
             f"device URL {url.raw!r}: protocol {url.protocol!r} is not a BMS; use one of {', '.join(MANUFACTURERS)}"
         )
-    from solarstack.devices.bms import open_device
-
-    return open_device(url)
+    return open_stream_pack(url)
 
 
 def build_readers(settings: BmsSettings, metrics: ServiceMetrics | None) -> list[DeviceReader]:
@@ -95,7 +94,7 @@ def build_readers(settings: BmsSettings, metrics: ServiceMetrics | None) -> list
                 energy_command=command,
                 allow_settings=False,
                 retries=retries,
-                poll_timeout=max(10.0, every * 2),
+                poll_timeout=max(device.poll_budget(command), every * 2),
             )
         )
     return readers
