@@ -208,6 +208,8 @@ def test_three_packs_published_then_one_drops_off_and_returns(
         assert cmps["battery_energy_charged"]["unit_of_meas"] == "kWh"
         text = _metrics(port)
         assert 'solarstack_device_up{device="pack_daly"} 1.0' in text
+        assert 'solarstack_cell_voltages_volts{cell="16",device="pack_jk"}' in text
+        assert 'solarstack_battery_energy_charged_joules_total{device="shunt"}' in text
 
         # the Daly pack falls silent: offline, errors counted; then it answers again
         daly_server = sims["daly"][0]
