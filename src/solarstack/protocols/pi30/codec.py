@@ -16,6 +16,7 @@ Firmware tolerance, by rule (not by `if` per model):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -68,47 +69,72 @@ def _converter(field: Field) -> Converter:
     return str
 
 
+def _fast_converter(field: Field) -> Converter:
+    """The C builtin where it gives the same answer on well-formed text (the hot path)."""
+    if field.scale == 1.0 and field.kind is Kind.FLOAT:
+        return float
+    if field.scale == 1.0 and field.kind is Kind.INT:
+        return int
+    return _converter(field)
+
+
+# Text the builtins accept but the firmware never means: "1_0", "nan", "inf(inity)".
+_NOT_PLAIN = re.compile(r"[_nNiI]")
+
+
 class _Plan:
     """A compiled field table: per-token converters, and bit strings grouped per token.
 
     Built once per command at import; decoding is then two flat loops (bench: QPIGS).
+    Well-formed replies go through builtin float/int; anything they refuse ("-",
+    "12.0" for an integer, junk) is decoded again by the careful converters.
     """
 
-    __slots__ = ("array", "bit_groups", "command", "last", "scalars")
+    __slots__ = ("array", "bit_groups", "fast", "flags", "last", "name", "prefix", "scalars", "whole")
 
     def __init__(self, command: Command) -> None:
-        self.command = command
+        self.name = command.name
+        self.flags = command.style is Style.FLAGS
+        self.whole = command.style is Style.WHOLE
+        self.prefix = command.prefix
         fields = command.fields
-        self.scalars = tuple((f.pos, f.key, _converter(f)) for f in fields if f.kind not in (Kind.BOOL, Kind.ARRAY))
+        scalars = [f for f in fields if f.kind not in (Kind.BOOL, Kind.ARRAY) and not self.flags]
+        self.scalars = tuple((f.pos, f.key, _converter(f)) for f in scalars)
+        self.fast = tuple((f.pos, f.key, _fast_converter(f)) for f in scalars)
         groups: dict[int, list[tuple[str, int]]] = {}
         for f in fields:
             if f.kind is Kind.BOOL and isinstance(f.bit, int):
                 groups.setdefault(f.pos, []).append((f.key, f.bit))
         self.bit_groups = tuple((pos, tuple(bits)) for pos, bits in groups.items())
         arrays = [f for f in fields if f.kind is Kind.ARRAY]
-        self.array = arrays[0] if arrays else None
+        self.array = arrays[0].key if arrays else None
         self.last = max((f.pos for f in fields), default=-1)
 
     def tokens(self, payload: str) -> list[str]:
-        command = self.command
-        if command.style is Style.WHOLE:
+        if self.whole:
             text = payload.strip()
-            if command.prefix and text.startswith(command.prefix):
-                text = text[len(command.prefix) :]
+            if self.prefix and text.startswith(self.prefix):
+                text = text[len(self.prefix) :]
             return [text] if text else []
         return payload.split()
 
     def run(self, payload: str) -> dict[str, Value]:
-        if self.command.style is Style.FLAGS:
-            return _decode_flags(self.command, payload)
         tokens = self.tokens(payload)
         if self.array is not None:
-            return {self.array.key: [_integer(t) for t in tokens]}
+            return {self.array: [_integer(t) for t in tokens]}
         count = len(tokens)
         values: dict[str, Value] = {}
-        for pos, key, convert in self.scalars:
-            if pos < count:
-                values[key] = convert(tokens[pos])
+        try:
+            if _NOT_PLAIN.search(payload) is not None:
+                raise ValueError("not plain")  # take the careful path
+            for pos, key, convert in self.fast:
+                if pos < count:
+                    values[key] = convert(tokens[pos])
+        except ValueError:
+            values = {}
+            for pos, key, convert in self.scalars:
+                if pos < count:
+                    values[key] = convert(tokens[pos])
         for pos, bits in self.bit_groups:
             if pos < count:
                 token = tokens[pos]
@@ -156,6 +182,8 @@ def decode(command: str, frame: bytes) -> dict[str, Value]:
         raise FrameError(f"{command}: expected ACK or NAK, got {payload[:16]!r}")
     if payload == "ACK":
         raise FrameError(f"{command}: query answered ACK")
+    if spec.style is Style.FLAGS:
+        return _decode_flags(spec, payload)
     return _PLANS[spec.name].run(payload)
 
 
