@@ -85,7 +85,16 @@ def test_dash_means_zero_for_numbers() -> None:
     assert values["battery_voltage"] == 0.0
 
 
-@pytest.mark.parametrize("token", ["abc", "nan", "inf", "1_0", "2.3.4"])
+def test_decimals_in_an_integer_field_are_tolerated() -> None:
+    # Some firmware adds decimals where the PDF shows digits only; the rest of the
+    # frame must decode the same either way.
+    tokens = payload_of(QPIGS_HS).split()
+    tokens[4] = "0161.0"
+    values = pi30.decode("QPIGS", pi30.reply_frame(" ".join(tokens)))
+    assert values == pi30.decode("QPIGS", QPIGS_HS)
+
+
+@pytest.mark.parametrize("token", ["abc", "nan", "inf", "1_0", "2.3.4", "Infinity", "-nan"])
 def test_garbage_in_a_numeric_field_is_frame_error(token: str) -> None:
     tokens = payload_of(QPIGS_HS).split()
     tokens[8] = token
