@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from solarstack.core.errors import TransportError
-from solarstack.sim.pty import BaseSession, Fault, Pacing, StreamServer, parse_fault
+from solarstack.sim.pty import BaseSession, Fault, Faults, Pacing, Rate, StreamServer, parse_fault
 from solarstack.transports.serial import SerialTransport
 from solarstack.transports.tcp import TcpTransport
 
@@ -149,6 +149,9 @@ def test_control_port_line_protocol(server: StreamServer) -> None:
         assert ask("fault nak 2") == "ok"
         assert ask("pace 9600") == "ok"
         assert ask("status") == "ok faults=nak:2 pace=baud=9600"
+        assert ask("fault garbage @0.5") == "ok"
+        assert ask("status") == "ok faults=nak:2,garbage:@0.5 pace=baud=9600"
+        assert ask("fault garbage 0") == "ok"
         assert ask("fault meltdown").startswith("error unknown fault 'meltdown'")
         assert ask("dance").startswith("error unknown command")
         t = TcpTransport("127.0.0.1", port)
@@ -166,8 +169,21 @@ def test_parse_fault() -> None:
     assert parse_fault("crc") == (Fault.CRC, None)
     assert parse_fault("nak:3") == (Fault.NAK, 3)
     assert parse_fault("silence:always") == (Fault.SILENCE, None)
+    assert parse_fault("garbage@0.25") == (Fault.GARBAGE, Rate(0.25))
     with pytest.raises(ValueError, match="whole number"):
         parse_fault("crc:x")
+    with pytest.raises(ValueError, match="probability"):
+        parse_fault("crc@2")
+
+
+def test_fault_rate_hits_about_that_share_and_repeats_for_a_seed() -> None:
+    a, b = Faults(seed=5), Faults(seed=5)
+    a.arm(Fault.CRC, Rate(0.2))
+    b.arm(Fault.CRC, Rate(0.2))
+    hits = [a.take() for _ in range(2000)]
+    assert hits == [b.take() for _ in range(2000)]
+    assert 300 < hits.count(Fault.CRC) < 500
+    assert set(hits) == {Fault.CRC, None}
 
 
 def test_stop_releases_every_descriptor(tmp_path: Path) -> None:

@@ -569,8 +569,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--baud", type=int, help="pace replies at this serial speed (e.g. 2400: ~4.2 ms a byte)")
     p.add_argument("--slow", action="store_true", help="same as --baud 2400")
     p.add_argument("--latency", type=float, default=0.0, help="device think time before replying, seconds")
-    p.add_argument("--fault", action="append", default=[], metavar="MODE[:N]", help="crc|nak|silence|garbage|"
-                   "disconnect; N = only the next N replies (default: every reply)")  # fmt: skip
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="MODE[:N|@P]",
+        help="crc|nak|silence|garbage|disconnect on every reply; :N only the next N, @P that share of replies",
+    )
     p.add_argument("--control", type=int, metavar="PORT", help="control port (line protocol; see sim/pty.py)")
     p.add_argument("--seed", type=int, default=1, help="plant model seed (same seed, same day)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")

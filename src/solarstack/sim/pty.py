@@ -8,7 +8,7 @@ a baud rate, or 8-byte zero-padded USB-HID reports at a report interval), and in
 faults — a corrupted checksum, a NAK, silence, garbage, a disconnect — either from
 the command line or at run time through a line-based TCP control port:
 
-    fault <crc|nak|silence|garbage|disconnect> [N|always]   -> ok (no count: always)
+    fault <crc|nak|silence|garbage|disconnect> [N|always|@P] -> ok (no count: always; @0.05: 5 %)
     clear                                                    -> ok (all faults off)
     pace <baud|off>                                          -> ok (per-byte pacing)
     status                                                   -> ok faults=... pace=...
@@ -123,16 +123,24 @@ class Pacing:
         return ",".join(parts)
 
 
+@dataclass(frozen=True)
+class Rate:
+    """A fault that hits each reply with this probability (`crc@0.02`: a flaky cable)."""
+
+    probability: float
+
+
 class Faults:
-    """Which faults are armed: each for the next N replies or always (thread-safe)."""
+    """Which faults are armed: for the next N replies, always, or at a rate (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
-        self._armed: dict[Fault, int | None] = {}
+        self._armed: dict[Fault, int | Rate | None] = {}
+        self._rng = random.Random(seed)  # seeded: a demo's "random" faults repeat
 
-    def arm(self, fault: Fault, count: int | None = 1) -> None:
+    def arm(self, fault: Fault, count: int | Rate | None = 1) -> None:
         with self._lock:
-            if count == 0:
+            if count == 0 or count == Rate(0.0):
                 self._armed.pop(fault, None)
             else:
                 self._armed[fault] = count
@@ -142,31 +150,48 @@ class Faults:
             self._armed.clear()
 
     def take(self) -> Fault | None:
-        """The fault for this reply (first armed, in declaration order), consuming one use."""
+        """The fault for this reply (first that applies, in declaration order), consuming one use."""
         with self._lock:
             for fault in Fault:
-                if fault in self._armed:
-                    left = self._armed[fault]
-                    if left is not None:
-                        if left <= 1:
-                            del self._armed[fault]
-                        else:
-                            self._armed[fault] = left - 1
-                    return fault
+                if fault not in self._armed:
+                    continue
+                left = self._armed[fault]
+                if isinstance(left, Rate):
+                    if self._rng.random() < left.probability:
+                        return fault
+                    continue
+                if left is not None:
+                    if left <= 1:
+                        del self._armed[fault]
+                    else:
+                        self._armed[fault] = left - 1
+                return fault
             return None
 
     def describe(self) -> str:
+        def one(n: int | Rate | None) -> str:
+            return "always" if n is None else f"@{n.probability:g}" if isinstance(n, Rate) else str(n)
+
         with self._lock:
-            return ",".join(f"{f}:{'always' if n is None else n}" for f, n in self._armed.items()) or "none"
+            return ",".join(f"{f}:{one(n)}" for f, n in self._armed.items()) or "none"
 
 
-def parse_fault(text: str) -> tuple[Fault, int | None]:
-    """`crc` or `crc:always` (every reply), `crc:3` (the next three) -> (fault, count)."""
-    name, _, count = text.partition(":")
+def parse_fault(text: str) -> tuple[Fault, int | Rate | None]:
+    """`crc` or `crc:always` (every reply), `crc:3` (the next three), `crc@0.02` (2 % of replies)."""
+    name, sep, probability = text.partition("@")
+    name, _, count = name.partition(":")
     try:
         fault = Fault(name.strip().lower())
     except ValueError:
         raise ValueError(f"unknown fault {name!r}; choose from {', '.join(f.value for f in Fault)}") from None
+    if sep:
+        try:
+            p = float(probability)
+        except ValueError:
+            p = -1.0
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"fault rate {probability!r} must be a probability from 0 to 1")
+        return fault, Rate(p)
     if not count or count == "always":
         return fault, None
     if not count.isdigit():
@@ -203,7 +228,7 @@ class StreamServer:
     ) -> None:
         self.session_factory = session_factory
         self.pacing = pacing or Pacing()
-        self.faults = Faults()
+        self.faults = Faults(seed)
         self.tick = tick
         self.control_hook = control_hook
         self._rng = random.Random(seed)
@@ -274,7 +299,7 @@ class StreamServer:
 
     # -- control -----------------------------------------------------------------------
 
-    def set_fault(self, fault: Fault | str, count: int | None = 1) -> None:
+    def set_fault(self, fault: Fault | str, count: int | Rate | None = 1) -> None:
         self.faults.arm(Fault(fault), count)
 
     def clear_faults(self) -> None:
@@ -291,7 +316,8 @@ class StreamServer:
         cmd, args = words[0].lower(), words[1:]
         try:
             if cmd == "fault" and args:
-                fault, count = parse_fault(args[0] + (f":{args[1]}" if len(args) > 1 else ""))
+                arg = args[1] if len(args) > 1 else ""
+                fault, count = parse_fault(args[0] + (arg if arg.startswith("@") else f":{arg}" if arg else ""))
                 self.set_fault(fault, count)
                 return "ok"
             if cmd == "clear":
