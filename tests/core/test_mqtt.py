@@ -263,7 +263,9 @@ def test_spool_survives_a_process_restart(
 def test_qos0_messages_spool_and_replay_in_order(
     mosquitto_factory: Any, recorders: list[Recorder], tmp_path: Path, wait_for: Any
 ) -> None:
-    broker = mosquitto_factory(persistence=True, extra_config="queue_qos0_messages true\n")
+    # no in-flight cap towards the subscriber: with one, the broker itself lets QoS 0 overtake
+    # QoS 1 messages queued behind the cap, and we check our client's order, not the broker's
+    broker = mosquitto_factory(persistence=True, extra_config="queue_qos0_messages true\nmax_inflight_messages 0\n")
     rec = Recorder(broker, "solarstack/mix/#", client_id="mixrec", persistent=True)
     recorders.append(rec)
     wait_for(rec.subscribed.is_set, what="subscribed")
