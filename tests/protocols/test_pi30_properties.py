@@ -130,3 +130,28 @@ def test_format_reproduces_recorded_text_exactly(command: str, occurrence: int) 
     # firmware, e.g. "10" vs "010" amps in QPIRI, so not every recorded frame can.)
     frame = [f for c, f, _ in RECORDED if c == command][occurrence]
     assert pi30.reply_frame(pi30.format_fields(command, pi30.decode(command, frame))) == frame
+
+
+@FAST
+@given(
+    cases=st.lists(st.sampled_from(RECORDED), min_size=1, max_size=5),
+    cuts=st.lists(st.integers(1, 40), max_size=30),
+)
+def test_frame_end_splits_a_chunked_stream_back_into_frames(
+    cases: list[tuple[str, bytes, dict[str, Value]]], cuts: list[int]
+) -> None:
+    # Bytes arrive in arbitrary chunks (8-byte HID reports, serial reads); frame_end must
+    # cut exactly at each reply's CR, so every frame decodes as recorded.
+    stream = b"".join(frame for _, frame, _ in cases)
+    chunks, at = [], 0
+    for size in [*cuts, len(stream)]:
+        chunks.append(stream[at : at + size])
+        at += size
+    buffer, frames = b"", []
+    for chunk in chunks:
+        buffer += chunk
+        while (end := pi30.frame_end(buffer)) is not None:
+            frames.append(buffer[:end])
+            buffer = buffer[end:]
+    assert buffer == b""
+    assert [pi30.decode(c, f) for (c, _, _), f in zip(cases, frames, strict=True)] == [e for _, _, e in cases]
