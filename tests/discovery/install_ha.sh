@@ -22,10 +22,12 @@ fi
 rm -rf "$venv"
 mkdir -p "$(dirname "$venv")"
 "$python" -m venv "$venv"
+# (pip warns once per package about index paths that do not exist on some machines; noise)
 "$venv/bin/pip" install --quiet \
     homeassistant==2024.1.6 \
     paho-mqtt==1.6.1 janus==1.0.0 Pillow==10.1.0 psutil-home-assistant==0.0.1 \
-    SQLAlchemy==2.0.23 fnv-hash-fast==0.5.0
+    SQLAlchemy==2.0.23 fnv-hash-fast==0.5.0 \
+    2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 # Prove the schema import path works before declaring the venv ready.
 "$venv/bin/python" -c 'import homeassistant.components.persistent_notification, homeassistant.components.mqtt.sensor'
 touch "$stamp"
