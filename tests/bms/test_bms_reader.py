@@ -202,6 +202,7 @@ def test_three_packs_published_then_one_drops_off_and_returns(
             what="discovery re-sent on HA birth",
         )
         cmps = cfg["cmps"]
+        assert cfg["dev"]["sw"] == "11.XW_S11.26___"  # the firmware the pack reported
         assert cmps["cell_voltages_01"]["unit_of_meas"] == "V"
         assert cmps["alarm_cell_overvoltage"]["p"] == "binary_sensor"
         assert cmps["battery_energy_charged"]["stat_cla"] == "total_increasing"

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 
 from prometheus_client import CollectorRegistry
 
@@ -120,7 +121,7 @@ def build_groups(settings: BmsSettings, readers: list[DeviceReader]) -> list[Bat
 
 
 async def _cells_discovery(reader: DeviceReader, stop: asyncio.Event) -> None:
-    """Re-send discovery once the first reading told how many cells the pack has.
+    """Re-send discovery once the first reading told the cell count (and firmware, serial, model).
 
     Discovery goes out on connect, before any poll; per-cell sensors need the array's
     length, which only the first reading knows.
@@ -131,7 +132,24 @@ async def _cells_discovery(reader: DeviceReader, stop: asyncio.Event) -> None:
     for task in (done, stopped):
         task.cancel()
     if reader.ready.is_set() and not stop.is_set():
+        reader.info = identified(reader.info, {**getattr(reader.device, "device_info", {}), **reader.state})
         reader.publish_discovery()
+
+
+def identified(info: DeviceInfo, values: Mapping[str, object]) -> DeviceInfo:
+    """HA's device page: firmware, serial and model where the pack reported them."""
+
+    def first(*keys: str) -> str | None:
+        found = next((values[k] for k in keys if values.get(k) not in (None, "")), None)
+        return str(found) if found is not None else None
+
+    return replace(
+        info,
+        sw_version=first("software_version", "firmware") or info.sw_version,
+        hw_version=first("hardware_version") or info.hw_version,
+        serial_number=first("serial_number", "device_id") or info.serial_number,
+        model=first("model", "product_id") or info.model,
+    )
 
 
 async def serve(settings: BmsSettings, stop: asyncio.Event) -> None:
