@@ -16,7 +16,9 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import CollectorRegistry, generate_latest
 
+from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
 
@@ -97,6 +99,7 @@ def test_publish_subscribe_and_online(mosquitto: Any, recorders: list[Recorder],
 
 _KILLED_CLIENT = """
 import sys, time
+from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
 c = MqttClient(CommonSettings(mqtt_host=sys.argv[1], mqtt_port=int(sys.argv[2])), "victim",
@@ -220,12 +223,19 @@ def test_outage_replays_in_order_with_original_ts(
     wait_for(lambda: client.counters().spool_depth == 0, what="spool emptied")
     counters = client.counters()
     assert counters.spooled == 41 and counters.replayed == 41 and counters.reconnects == 1
+    registry = CollectorRegistry()
+    ServiceMetrics(registry, "inverter").bind_mqtt(client)
+    exposition = generate_latest(registry).decode()
+    assert 'solarstack_mqtt_messages_total{client="inv1",path="replayed"} 41.0' in exposition
+    assert 'solarstack_spool_depth{client="inv1"} 0.0' in exposition
+    assert 'solarstack_mqtt_connected{client="inv1"} 1.0' in exposition
     client.stop()
 
 
 _SPOOLING_PROCESS = """
 import sys
 from pathlib import Path
+from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
 c = MqttClient(CommonSettings(mqtt_host=sys.argv[1], mqtt_port=int(sys.argv[2])), "inv2", spool_dir=Path(sys.argv[3]))

@@ -90,3 +90,30 @@ def test_clean_return_is_0_and_crash_is_1() -> None:
 
     assert run_service(fine) == EXIT_OK
     assert run_service(crash) == EXIT_FAILED
+
+
+_STUBBORN = """
+import asyncio, sys
+from solarstack.core.runtime import run_service
+
+async def main(stop):
+    print("ready", flush=True)  # inside main: the signal handlers are in place
+    await stop.wait()
+    print("stopping", flush=True)
+    await asyncio.Event().wait()  # a shutdown that hangs
+
+sys.exit(run_service(main))
+"""
+
+
+def test_second_signal_cancels_a_hung_shutdown() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _STUBBORN], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout.readline().strip() == b"stopping"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == EXIT_FAILED
+    finally:
+        proc.kill()
+        proc.wait()
