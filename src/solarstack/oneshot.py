@@ -97,5 +97,5 @@ def cmd_commands(args: argparse.Namespace) -> int:
     from solarstack.protocols.catalog import codec
 
     for kind, name, description in codec(args.protocol).describe():
-        print(f"{kind:<8} {name:<16} {description}")
+        print(f"{kind:<8} {name:<32} {description}")
     return 0

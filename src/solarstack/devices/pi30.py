@@ -102,7 +102,9 @@ class Pi30Device:
     # -- settings --------------------------------------------------------------------
 
     def settings(self) -> tuple[Setting, ...]:
-        return pi30.SETTINGS
+        """Settings (and actions) with bounds fitted to this unit once its ratings are known."""
+        fitted = pi30.settings_for(self._context) if self._context is not None else pi30.SETTINGS
+        return (*fitted, *pi30.ACTIONS)
 
     def context(self, *, refresh: bool = False) -> pi30.Pi30Context:
         """The unit's ratings that bound settings, asked once and cached."""
@@ -142,10 +144,14 @@ class Pi30Device:
             try:
                 readback = self.query(spec.readback_command).values
                 self._context = None  # ratings may have changed (battery type, voltages)
-                if spec.readback:
-                    shown = readback.get(spec.readback, value)
             except (ProtocolError, TransportError) as exc:
                 return SetResult(False, setting, value, f"written, but read-back failed: {exc}")
+            if spec.readback:
+                shown = readback.get(spec.readback)
+                expected = pi30.expected_readback(setting, value)
+                if expected is not None and shown != expected:
+                    audit.warning("%s.%s: acknowledged, but reads back %r", self.id, setting, shown)
+                    return SetResult(False, setting, shown, f"acknowledged, but the inverter reads back {shown!r}")
         audit.info("done %s.%s -> %r", self.id, setting, shown)
         return SetResult(True, setting, shown, None, readback)
 
@@ -154,10 +160,10 @@ class Pi30Device:
 
 
 def _setting(key: str) -> Setting:
-    for s in pi30.SETTINGS:
-        if s.key == key:
-            return s
-    raise SettingError(f"unknown setting {key!r}; allowed: {', '.join(s.key for s in pi30.SETTINGS)}")
+    found = pi30.SETTING_MAP.get(key)
+    if found is None:
+        raise SettingError(f"unknown setting {key!r}; allowed: {', '.join(pi30.SETTING_MAP)}")
+    return found
 
 
 def _with_extras(fields: FieldTable, values: dict[str, Value]) -> FieldTable:

@@ -45,8 +45,8 @@ class _Pi30:
     def describe(self) -> list[tuple[str, str, str]]:
         from solarstack.protocols import pi30
 
-        rows = [("query", c.name, c.description) for c in pi30.COMMANDS.values() if pi30.is_query(c.name)]
-        rows += [("setting", s.key, _setting_text(s)) for s in pi30.SETTINGS]
+        rows = [("query", c.text, c.description) for c in pi30.COMMANDS.values() if c.read_only]
+        rows += [("setting", s.key, _setting_text(s)) for s in (*pi30.SETTINGS, *pi30.ACTIONS)]
         return rows
 
 
@@ -56,8 +56,11 @@ def _setting_text(s: object) -> str:
     assert isinstance(s, Setting)
     if s.options:
         return f"{s.label}: one of {', '.join(s.options)}"
+    if s.minimum is None or s.maximum is None:
+        return s.label
     unit = f" {s.unit}" if s.unit else ""
-    return f"{s.label}: {s.minimum:g} to {s.maximum:g}{unit} (48 V unit; scales with the battery)"
+    scaled = " (48 V unit; scales with the battery)" if s.unit == "V" else ""
+    return f"{s.label}: {s.minimum:g} to {s.maximum:g}{unit}{scaled}"
 
 
 #: protocol name -> factory of its Codec

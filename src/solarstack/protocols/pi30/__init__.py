@@ -22,6 +22,7 @@ from solarstack.protocols.pi30.commands import COMMANDS, Command, Style, is_quer
 from solarstack.protocols.pi30.framing import frame_end, reply_frame, request_frame
 from solarstack.protocols.pi30.setters import (
     ACTIONS,
+    SETTING_MAP,
     SETTINGS,
     Pi30Context,
     context_from,
@@ -41,6 +42,7 @@ __all__ = [
     "ACTIONS",
     "COMMANDS",
     "SETTINGS",
+    "SETTING_MAP",
     "Command",
     "Pi30Context",
     "Style",

@@ -47,6 +47,10 @@ def identify(device: Pi30Device, url: DeviceURL) -> DeviceInfo:
             found.update({k: str(v) for k, v in device.query(command).values.items()})
         except SolarstackError as exc:
             log.debug("%s: %s not answered (%s)", device.id, command, exc)
+    try:
+        device.context()  # ratings: HA number entities get this unit's own bounds
+    except SolarstackError as exc:
+        log.info("%s: ratings not read yet (%s); settings use 48 V bounds until then", device.id, exc)
     return DeviceInfo(
         id=device.id,
         name=url.option("title") or device.id.replace("_", " ").title(),
