@@ -219,8 +219,8 @@ def test_hid_reports_arrive_as_8_byte_reports_at_device_pace(tmp_path: Path) -> 
     try:
         for _ in range(7):
             t.reset_input()
+            start = time.monotonic()  # before the write: the device may answer before write() returns
             t.write(pi30.encode("QPIGS"))
-            start = time.monotonic()
             chunks = []
             while b"\r" not in b"".join(chunks):
                 chunk = t.read(2.0)
