@@ -8,7 +8,7 @@ not what we measure). CPU is the reader's utime + stime from /proc/<pid>/stat ov
 window; memory is VmHWM (peak RSS) at the end. /metrics is read at both ends of the
 window to show the polls really happened, once a second, without errors.
 
-    .venv/bin/python bench/bench_reader.py [--seconds 60]
+    .venv/bin/python bench/bench_reader.py [--seconds 60] [--env NAME=VALUE ...]
 
 Targets (issue 2): below 1 % of one core and below 40 MB.
 """
@@ -61,7 +61,9 @@ def wait_until(what: str, check: object, timeout: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="measuring window (default 60)")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra reader environment")
     args = ap.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.env)
 
     with tempfile.TemporaryDirectory(prefix="bench-reader-") as tmp, harness.processes() as procs:
         work = Path(tmp)
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             METRICS_HOST="127.0.0.1",
             METRICS_PORT=str(metrics_port),
             LOG_LEVEL="WARNING",
+            **extra,
         )
         reader = procs.start([harness.solarstack_exe(), "run", "inverter"], env=env)
         base = f"http://127.0.0.1:{metrics_port}"
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cpu = 100.0 * (c1 - c0) / (t1 - t0)
     polls = polls1 - polls0
-    print(f"inverter reader, QPIGS every 1 s, {t1 - t0:.0f} s window ({harness.load_average()}):")
+    shown = "".join(f", {k}={v}" for k, v in extra.items())
+    print(f"inverter reader, QPIGS every 1 s, {t1 - t0:.0f} s window{shown} ({harness.load_average()}):")
     print(f"  polls in window {polls:.0f} (expected ~{t1 - t0:.0f}), poll errors {errors1 - errors0:.0f}")
     print(f"  CPU {cpu:.2f} % of one core (target < {CPU_TARGET:g} %) -> {harness.verdict(cpu < CPU_TARGET)}")
     print(
