@@ -75,6 +75,7 @@ class Broker:
     def start(self, timeout: float = 5.0) -> Broker:
         if self.running:
             return self
+        runs_before = self.log_text().count(" running")
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=log, stderr=log)
         log.close()
@@ -82,7 +83,9 @@ class Broker:
         def listening() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"mosquitto exited with {self.proc.returncode}:\n{self.log_text()}")
-            return _port_open(self.host, self.port)
+            # its own "... running" line (printed once its sockets are bound), not just an open
+            # port, which might belong to another process
+            return self.log_text().count(" running") > runs_before and _port_open(self.host, self.port)
 
         wait_for(listening, timeout, what=f"mosquitto listening on {self.port}")
         return self
@@ -132,9 +135,7 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brok
         extra_config: str = "",
     ) -> Broker:
         workdir = tmp_path_factory.mktemp("mosquitto")
-        port = port or free_port()
         lines = [
-            f"listener {port} 127.0.0.1",
             # started as root, mosquitto would switch to user `mosquitto`, which cannot read
             # pytest's 0700 temp dirs; as any other user this line has no effect
             "user root",
@@ -157,10 +158,21 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brok
             acl_file.write_text(acl)
             lines.append(f"acl_file {acl_file}")
         config = workdir / "mosquitto.conf"
-        config.write_text("\n".join(lines) + "\n" + extra_config)
-        broker = Broker(port=port, workdir=workdir, config=config, users=dict(users or {}))
-        brokers.append(broker)
-        return broker.start()
+        for attempt in range(3):
+            chosen = port or free_port()
+            config.write_text("\n".join([f"listener {chosen} 127.0.0.1", *lines]) + "\n" + extra_config)
+            broker = Broker(port=chosen, workdir=workdir, config=config, users=dict(users or {}))
+            broker.log_path.unlink(missing_ok=True)
+            try:
+                broker.start()
+            except AssertionError:
+                # another test process took the free port between our probe and the bind: retry
+                if port or attempt == 2 or "Address already in use" not in broker.log_text():
+                    raise
+                continue
+            brokers.append(broker)
+            return broker
+        raise AssertionError("unreachable")
 
     yield make
     for broker in brokers:
