@@ -9,9 +9,9 @@ TCP reset). Setting writes are range-checked against the unit's own ratings
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from solarstack.core.device_url import DeviceURL
 from solarstack.core.errors import (
@@ -28,12 +28,25 @@ from solarstack.devices.base import SetResult
 from solarstack.protocols import pi30
 from solarstack.transports.base import Transport
 
-log = logging.getLogger(__name__)
-audit = logging.getLogger("solarstack.audit")
+if TYPE_CHECKING:
+    import logging
 
 DEFAULT_TIMEOUT = 3.0
 #: Longest reply we accept before calling it garbage (QPIRI is ~100 bytes, QPGSn ~150).
 MAX_FRAME = 1024
+
+
+def _logger(name: str) -> logging.Logger:
+    """`logging.getLogger`, imported on first use: `solarstack query` never logs, and
+    importing logging is ~7 ms of its start-up (bench/bench_query.py)."""
+    import logging
+
+    return logging.getLogger(name)
+
+
+def _audit() -> logging.Logger:
+    """Setting writes, refusals and read-backs: the audit trail (DESIGN.md)."""
+    return _logger("solarstack.audit")
 
 
 class Pi30Device:
@@ -115,7 +128,9 @@ class Pi30Device:
                 try:
                     lists.append(self.query(cmd).values)
                 except ProtocolError as exc:  # older firmware lacks them: fall back to static bounds
-                    log.info("%s: %s unsupported (%s); current settings use static bounds", self.id, cmd, exc)
+                    _logger(__name__).info(
+                        "%s: %s unsupported (%s); current settings use static bounds", self.id, cmd, exc
+                    )
                     lists.append(None)
             self._context = pi30.context_from(qpiri, lists[0], lists[1])
         return self._context
@@ -126,17 +141,17 @@ class Pi30Device:
             spec = _setting(setting)
             command = pi30.setter_command(setting, value, self.context())
         except (SettingError, ConfigError) as exc:
-            audit.warning("refused %s.%s=%r: %s", self.id, setting, value, exc)
+            _audit().warning("refused %s.%s=%r: %s", self.id, setting, value, exc)
             return SetResult(False, setting, value, str(exc))
-        audit.info("write %s.%s=%r as %s", self.id, setting, value, command)
+        _audit().info("write %s.%s=%r as %s", self.id, setting, value, command)
         try:
             reply = self.exchange(pi30.encode(command, bump_zero=self.bump_zero))
             pi30.decode(command, reply)  # (ACK passes; (NAK raises NakError
         except NakError:
-            audit.warning("device refused %s (NAK)", command)
+            _audit().warning("device refused %s (NAK)", command)
             return SetResult(False, setting, value, f"the inverter refused {command} (NAK)")
         except (ProtocolError, TransportError) as exc:
-            audit.warning("write %s failed: %s", command, exc)
+            _audit().warning("write %s failed: %s", command, exc)
             return SetResult(False, setting, value, f"write failed: {exc}")
         readback: dict[str, Value] = {}
         shown: Value = value
@@ -150,9 +165,9 @@ class Pi30Device:
                 shown = readback.get(spec.readback)
                 expected = pi30.expected_readback(setting, value)
                 if expected is not None and shown != expected:
-                    audit.warning("%s.%s: acknowledged, but reads back %r", self.id, setting, shown)
+                    _audit().warning("%s.%s: acknowledged, but reads back %r", self.id, setting, shown)
                     return SetResult(False, setting, shown, f"acknowledged, but the inverter reads back {shown!r}")
-        audit.info("done %s.%s -> %r", self.id, setting, shown)
+        _audit().info("done %s.%s -> %r", self.id, setting, shown)
         return SetResult(True, setting, shown, None, readback)
 
     def close(self) -> None:
