@@ -292,3 +292,22 @@ def test_qos0_messages_spool_and_replay_in_order(
     wait_for(lambda: client.counters().spool_depth == 0, what="spool emptied")
     assert client.counters().replayed == 50
     client.stop()
+
+
+def test_a_failing_handler_does_not_stop_delivery(mosquitto: Any, wait_for: Any) -> None:
+    client = MqttClient(settings_for(mosquitto), "sub1")
+    got: list[bytes] = []
+
+    def handler(topic: str, payload: bytes) -> None:
+        got.append(payload)
+        if payload == b"bad":
+            raise ValueError("handler bug")
+
+    client.subscribe("solarstack/sub1/#", handler)
+    client.start()
+    assert client.wait_connected(5)
+    wait_for(lambda: "Sending SUBACK to sub1" in mosquitto.log_text(), what="subscribed")
+    client.publish("solarstack/sub1/x", "bad")
+    client.publish("solarstack/sub1/x", "good")
+    wait_for(lambda: got == [b"bad", b"good"], what="both delivered")
+    client.stop()

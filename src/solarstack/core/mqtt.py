@@ -126,6 +126,10 @@ class MqttClient:
         first = reconnect_min_delay * random.uniform(0.5, 1.5)
         self._client.reconnect_delay_set(min_delay=first, max_delay=reconnect_max_delay)  # type: ignore[arg-type]
         self._client.max_inflight_messages_set(REPLAY_WINDOW)
+        # An exception escaping a callback would end paho's network thread for good (no more
+        # reconnects, no more messages): paho logs it and goes on instead.
+        self._client.suppress_exceptions = True
+        self._client.enable_logger(logging.getLogger(f"{__name__}.paho"))
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
