@@ -21,12 +21,12 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def app(mosquitto: Any, site: DemoSite) -> Iterator[Flask]:
-    flask_app, shutdown = build(web_settings(mosquitto, WEB_PASSWORD="hunter22", WEB_COMMAND_RATE="120"))
-    client = flask_app.test_client()
+    running = build(web_settings(mosquitto, WEB_PASSWORD="hunter22", WEB_COMMAND_RATE="120"))
+    client = running.app.test_client()
     wait_for(lambda: len(client.get("/api/data").get_json()["devices"]) == 4, 10, what="four devices")
     wait_for(lambda: client.get("/api/data").get_json()["devices"]["inverter"]["settings"], 5, what="discovery")
-    yield flask_app
-    shutdown()
+    yield running.app
+    running.shutdown()
 
 
 @pytest.fixture
@@ -207,9 +207,9 @@ def test_login_session_needs_csrf_for_commands(client: FlaskClient, site: DemoSi
 
 
 def test_commands_are_rate_limited(mosquitto: Any, site: DemoSite) -> None:
-    flask_app, shutdown = build(web_settings(mosquitto, WEB_COMMAND_RATE="4"))
+    running = build(web_settings(mosquitto, WEB_COMMAND_RATE="4"))
     try:
-        client = flask_app.test_client()
+        client = running.app.test_client()
         statuses = [
             client.post("/api/command", json={"device": "x", "command": "QMOD"}, headers=AUTH).status_code
             for _ in range(6)
@@ -217,7 +217,7 @@ def test_commands_are_rate_limited(mosquitto: Any, site: DemoSite) -> None:
         assert statuses[:2] == [404, 404]  # the burst (rate/2) passes to validation
         assert 429 in statuses
     finally:
-        shutdown()
+        running.shutdown()
 
 
 def test_security_headers_and_local_assets(client: FlaskClient) -> None:
@@ -238,15 +238,15 @@ def test_security_headers_and_local_assets(client: FlaskClient) -> None:
 
 
 def test_reading_can_require_login(mosquitto: Any, site: DemoSite) -> None:
-    flask_app, shutdown = build(web_settings(mosquitto, WEB_PASSWORD="pw", WEB_LOGIN_REQUIRED="true"))
+    running = build(web_settings(mosquitto, WEB_PASSWORD="pw", WEB_LOGIN_REQUIRED="true"))
     try:
-        client = flask_app.test_client()
+        client = running.app.test_client()
         assert client.get("/api/data").status_code == 401
         assert client.get("/").status_code == 302
         assert client.get("/health").status_code == 200
         assert client.get("/api/data", headers=AUTH).status_code == 200
     finally:
-        shutdown()
+        running.shutdown()
 
 
 def test_health_ready_metrics(client: FlaskClient) -> None:

@@ -17,11 +17,11 @@ from solarstack.services.web.main import build
 
 
 def test_api_conforms_to_its_openapi_document(mosquitto: Any, site: DemoSite) -> None:
-    app, shutdown = build(web_settings(mosquitto, WEB_COMMAND_RATE="100000", WEB_COMMAND_TIMEOUT="0.5"))
+    running = build(web_settings(mosquitto, WEB_COMMAND_RATE="100000", WEB_COMMAND_TIMEOUT="0.5"))
     try:
-        client = app.test_client()
+        client = running.app.test_client()
         wait_for(lambda: len(client.get("/api/data").get_json()["devices"]) == 4, 10, what="devices")
-        schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app).exclude(path="/api/stream")
+        schema = schemathesis.openapi.from_wsgi("/api/openapi.json", running.app).exclude(path="/api/stream")
         # schemathesis' pytest plugin does not run under pytest 9 yet, so drive each operation's
         # hypothesis strategy directly.
         operations = [result.ok() for result in schema.get_all_operations()]
@@ -30,10 +30,10 @@ def test_api_conforms_to_its_openapi_document(mosquitto: Any, site: DemoSite) ->
         for operation in operations:
 
             @given(case=operation.as_strategy())
-            @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
             def check(case: Any) -> None:
                 case.call_and_validate()
 
             check()
     finally:
-        shutdown()
+        running.shutdown()

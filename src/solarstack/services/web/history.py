@@ -102,7 +102,7 @@ class RingHistory:
 def _bucket(points: Sequence[Point], step: int) -> list[Point]:
     """Average points into `step`-second buckets (raw points when already sparse)."""
     if len(points) <= MAX_POINTS:
-        return [(round(t, 3), v) for t, v in points]
+        return list(points)
     sums: dict[int, list[float]] = {}
     for t, v in points:
         acc = sums.setdefault(int(t // step), [0.0, 0.0])

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Callable
+import signal
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -23,8 +24,24 @@ from solarstack.services.web.settings import WebSettings
 log = logging.getLogger(__name__)
 
 
-def build(settings: WebSettings) -> tuple[Flask, Callable[[], None]]:
-    """The app wired to a started MQTT subscriber, and the function that shuts both down."""
+@dataclass
+class Running:
+    """A built app with its subscriber; `close_streams` ends live streams, `shutdown` everything."""
+
+    app: Flask
+    store: Any
+    client: Any
+
+    def close_streams(self) -> None:
+        self.store.close()
+
+    def shutdown(self) -> None:
+        self.store.close()
+        self.client.stop()
+
+
+def build(settings: WebSettings) -> Running:
+    """The app wired to a started MQTT subscriber."""
     from solarstack.core.mqtt import MqttClient
     from solarstack.services.web.app import create_app
     from solarstack.services.web.control import Commands
@@ -41,12 +58,7 @@ def build(settings: WebSettings) -> tuple[Flask, Callable[[], None]]:
     Feed(store, history, commands, settings.mqtt_prefix, settings.ha_discovery_prefix).attach(client)
     client.start()
     app = create_app(settings, store, history, commands=commands, connected=lambda: client.connected)
-
-    def shutdown() -> None:
-        store.close()
-        client.stop()
-
-    return app, shutdown
+    return Running(app, store, client)
 
 
 def _server(settings: WebSettings, workers: int) -> Any:
@@ -54,7 +66,7 @@ def _server(settings: WebSettings, workers: int) -> Any:
 
     class WebServer(BaseApplication):  # type: ignore[misc]
         def __init__(self) -> None:
-            self._shutdown: Callable[[], None] | None = None
+            self._running: Running | None = None
             super().__init__()
 
         def load_config(self) -> None:
@@ -72,18 +84,32 @@ def _server(settings: WebSettings, workers: int) -> Any:
                 "errorlog": "-",
                 "loglevel": settings.log_level.lower(),
                 "proc_name": "solarstack-web",
-                "worker_exit": lambda _server, _worker: self._stop(),
+                "post_worker_init": self._on_worker_start,
+                "worker_exit": lambda _arbiter, _worker: self._running and self._running.shutdown(),
             }
+            # gunicorn 24+ opens a control socket in $HOME by default; a service needs none, and
+            # two instances on one host (tests, several sites) would fight over its path.
+            if "control_socket_disable" in self.cfg.settings:
+                options["control_socket_disable"] = True
             for key, value in options.items():
                 self.cfg.set(key, value)
 
-        def _stop(self) -> None:
-            if self._shutdown is not None:
-                self._shutdown()
+        def _on_worker_start(self, _worker: Any) -> None:
+            # gunicorn's SIGTERM handler only stops accepting; open live streams would hold the
+            # worker for the whole graceful timeout. End them first, then let gunicorn go on.
+            previous = signal.getsignal(signal.SIGTERM)
+
+            def on_term(signum: int, frame: Any) -> None:
+                if self._running is not None:
+                    self._running.close_streams()
+                if callable(previous):
+                    previous(signum, frame)
+
+            signal.signal(signal.SIGTERM, on_term)
 
         def load(self) -> Flask:
-            app, self._shutdown = build(settings)
-            return app
+            self._running = build(settings)
+            return self._running.app
 
     return WebServer()
 

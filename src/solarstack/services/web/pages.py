@@ -8,7 +8,7 @@ renders no device data here. This module must not read the store or MQTT.
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, redirect, render_template, url_for
 
 pages = Blueprint("pages", __name__)
 
@@ -39,3 +39,9 @@ def _register(page: str, path: str, title: str) -> None:
 
 for _page, (_path, _title) in PAGES.items():
     _register(_page, _path, _title)
+
+
+@pages.get("/favicon.ico")
+def favicon() -> Response:
+    # Browsers ask for /favicon.ico whatever the page links; answer with the SVG icon.
+    return redirect(url_for("static", filename="favicon.svg"), code=301)

@@ -753,8 +753,11 @@
     body.dataset.version = String((Number(body.dataset.version) || 0) + 1);
   }
 
+  let source = null;
+
   function connect() {
-    const source = new EventSource("/api/stream");
+    if (source) source.close();
+    source = new EventSource("/api/stream");
     source.addEventListener("open", () => setLink(true));
     source.addEventListener("error", () => setLink(false));
     source.addEventListener("snapshot", (e) => {
@@ -804,4 +807,8 @@
   if (PAGE === "settings") initSettings();
   connect();
   setInterval(refreshAges, 30000);
+  // A page leaving (or entering the back/forward cache) must drop its stream: browsers allow
+  // only six connections per server, and streams held by hidden pages would starve new ones.
+  window.addEventListener("pagehide", () => { if (source) { source.close(); source = null; } });
+  window.addEventListener("pageshow", (e) => { if (e.persisted) connect(); });
 })();

@@ -1,0 +1,203 @@
+"""Real headless Chromium (Debian's, through chromedriver) against `solarstack run web` and a real Mosquitto.
+
+Every page in both themes must render live values from the demo site's devices, a new
+state must reach the open page within 2 s over SSE, and the settings console must change
+the inverter's output priority and show the read-back. Screenshots of every page in both
+themes land in artifacts/screenshots/ (gitignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web_support import TOKEN, DemoSite, WebServer, wait_for
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    pytest.skip("needs Debian's chromium and chromium-driver", allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402  (only once the browser is known to exist)
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+PAGES = {
+    "dashboard": ("/", "/lcars"),
+    "charts": ("/charts", "/charts/lcars"),
+    "battery": ("/battery", "/battery/lcars"),
+    "house": ("/house", "/house/lcars"),
+    "settings": ("/settings", "/settings/lcars"),
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+    ):
+        options.add_argument(arg)
+    options.add_argument("--disable-background-networking")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def blank_page(browser: Any, web_server: WebServer) -> Iterator[None]:
+    """Each test starts and ends on about:blank with an empty console log (the browser is shared).
+
+    Depending on web_server makes the page close before the server stops."""
+    browser.get("about:blank")
+    browser.get_log("browser")
+    yield
+    browser.get("about:blank")
+    browser.get_log("browser")
+
+
+def text_of(driver: Any, css: str) -> str:
+    """The element's textContent (before CSS upper-casing), read in one step so re-renders cannot race it."""
+    return str(
+        driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", css)
+    )
+
+
+def open_page(driver: Any, url: str) -> None:
+    driver.get(url)
+    # solarstack.js bumps data-version each time it renders from the stream.
+    wait_for(lambda: driver.execute_script("return Number(document.body.dataset.version || 0)") > 0, 5, what=url)
+
+
+def severe_errors(driver: Any) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+@pytest.mark.parametrize("theme", ["standard", "lcars"])
+def test_theme_end_to_end(browser: Any, web_server: WebServer, site: DemoSite, theme: str) -> None:
+    """One server per theme (start-up is the slow part): pages, live updates, the console."""
+    every_page_renders_live_values(browser, web_server, site, theme)
+    new_state_appears_within_two_seconds(browser, web_server, site, "/" if theme == "standard" else "/lcars")
+    settings_console_changes_output_priority(
+        browser, web_server, site, "/settings" if theme == "standard" else "/settings/lcars"
+    )
+
+
+def every_page_renders_live_values(browser: Any, web_server: WebServer, site: DemoSite, theme: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    index = 0 if theme == "standard" else 1
+    state = site.step()
+    volts = f"{state['inverter']['battery_voltage']:.2f} V"
+    checks = {
+        "dashboard": lambda: (
+            text_of(browser, '[data-device="inverter"][data-key="battery_voltage"]') == volts
+            and text_of(browser, '[data-figure="Solar"]').endswith("W")
+            and "online" in text_of(browser, '[data-device="pack1"][data-status]').lower()
+        ),
+        "charts": lambda: (
+            browser.execute_script(
+                "return [...document.querySelectorAll('#charts canvas')]"
+                ".filter(c => Chart.getChart(c).data.datasets.some(d => d.data.length > 0)).length"
+            )
+            >= 4
+        ),
+        "battery": lambda: (
+            len(browser.find_elements(By.CSS_SELECTOR, '[data-pack="pack1"] .cell')) == 16
+            and text_of(browser, '[data-pack="pack1"] [data-stat="delta"]').endswith("mV")
+        ),
+        "house": lambda: (
+            text_of(browser, '[data-device="house"][data-key="humidity"]') == "48 %"
+            and text_of(browser, '[data-device="weather"][data-key="wind_speed"]') == "11 km/h"
+            and browser.execute_script("return Chart.getChart(document.getElementById('forecast-chart')) !== undefined")
+        ),
+        "settings": lambda: (
+            len(browser.find_elements(By.CSS_SELECTOR, 'select[data-setting="output_source_priority"] option')) == 3
+            and text_of(browser, '[data-current="battery_float_voltage"]') == "54 V"
+        ),
+    }
+    for page, paths in PAGES.items():
+        open_page(browser, web_server.url + paths[index])
+        wait_for(checks[page], 5, what=f"{theme} {page} shows live values")
+        browser.save_screenshot(str(SCREENSHOTS / f"{theme}-{page}.png"))
+        assert severe_errors(browser) == [], f"{theme} {page}"
+
+
+def new_state_appears_within_two_seconds(browser: Any, web_server: WebServer, site: DemoSite, path: str) -> None:
+    open_page(browser, web_server.url + path)
+    for _ in range(3):
+        started = time.monotonic()
+        state = site.step()
+        want = f"{state['inverter']['battery_voltage']:.2f} V"
+        wait_for(
+            lambda want=want: text_of(browser, '[data-device="inverter"][data-key="battery_voltage"]') == want,
+            2,
+            interval=0.02,
+            what="the new battery voltage on the page",
+        )
+        assert time.monotonic() - started < 2
+
+
+def settings_console_changes_output_priority(browser: Any, web_server: WebServer, site: DemoSite, path: str) -> None:
+    open_page(browser, web_server.url + path)
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, 'select[data-setting="output_source_priority"]'), 5)
+    results = lambda: browser.find_elements(By.CSS_SELECTOR, "#result-log .result")  # noqa: E731
+
+    # Without a token the console's command is refused (401) and nothing reaches the device.
+    browser.execute_script("sessionStorage.removeItem('solarstack-token')")
+    Select(browser.find_element(By.CSS_SELECTOR, 'select[data-setting="output_source_priority"]')).select_by_value(
+        "solar"
+    )
+    browser.find_element(By.CSS_SELECTOR, '[data-apply="output_source_priority"]').click()
+    browser.find_element(By.CSS_SELECTOR, '[data-confirm="output_source_priority"]').click()
+    wait_for(lambda: len(results()) == 1, 5, what="refusal shown")
+    assert results()[0].get_attribute("data-ok") == "false" and "401" in results()[0].text
+    assert site.commands == []
+
+    # With the token: choose, apply, confirm; the read-back comes from the device.
+    browser.find_element(By.ID, "api-token").send_keys(TOKEN)
+    browser.find_element(By.ID, "token-save").click()
+    target = "utility" if site.inverter["output_source_priority"] == "sbu" else "sbu"
+    Select(browser.find_element(By.CSS_SELECTOR, 'select[data-setting="output_source_priority"]')).select_by_value(
+        target
+    )
+    browser.find_element(By.CSS_SELECTOR, '[data-apply="output_source_priority"]').click()
+    confirm = browser.find_element(By.CSS_SELECTOR, '[data-confirm="output_source_priority"]')
+    assert target in confirm.find_element(By.XPATH, "..").text.lower()
+    confirm.click()
+    wait_for(lambda: len(results()) == 2, 5, what="read-back shown")
+    newest = results()[0]
+    assert newest.get_attribute("data-ok") == "true", newest.text
+    assert target in newest.text.lower()
+    assert site.commands == [("output_source_priority", target)]
+    wait_for(
+        lambda: text_of(browser, '[data-current="output_source_priority"]').lower() == target,
+        3,
+        what="current value updated from the new state",
+    )
+
+    # An out-of-range number is refused by the web with the reason, before anything is published.
+    box = browser.find_element(By.CSS_SELECTOR, 'input[data-setting="battery_float_voltage"]')
+    box.clear()
+    box.send_keys("75")
+    browser.find_element(By.CSS_SELECTOR, '[data-apply="battery_float_voltage"]').click()
+    browser.find_element(By.CSS_SELECTOR, '[data-confirm="battery_float_voltage"]').click()
+    wait_for(lambda: len(results()) == 3, 5, what="range refusal shown")
+    assert results()[0].get_attribute("data-ok") == "false" and "maximum" in results()[0].text.lower()
+    assert site.commands == [("output_source_priority", target)]
+    browser.save_screenshot(str(SCREENSHOTS / f"{'lcars' if 'lcars' in path else 'standard'}-settings-console.png"))
