@@ -40,6 +40,7 @@ _CLI = "import sys; from solarstack.cli import main; sys.exit(main())"
 # Port offsets from --port-base (0 = let the kernel pick each one).
 _PORTS = ("mqtt", "prometheus", "influx", "web", "sim_inverter", "sim_bms", "m_inverter", "m_bms", "m_collector")
 
+DEFAULT_PORT_BASE = 18830
 RESTART_MIN_DELAY = 1.0
 RESTART_MAX_DELAY = 30.0
 STOP_GRACE = 8.0
@@ -391,7 +392,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address every server binds to (default 127.0.0.1)")
     p.add_argument(
-        "--port-base", type=int, default=18830, help=f"first of {len(_PORTS)} consecutive ports; 0 = any free ports"
+        "--port-base",
+        type=int,
+        default=None,
+        help=f"first of {len(_PORTS)} ports (default {DEFAULT_PORT_BASE}, free ones if taken); 0 = free ports",
     )
     p.add_argument("--root", type=Path, default=None, help="checkout holding mosquitto/ (default: found)")
     return p
@@ -409,11 +413,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(root=root, workdir=workdir, host=args.host, ports=allocate_ports(args.port_base, args.host))
-    busy = [f"{n}={p}" for n, p in stack.ports.items() if port_open(args.host, p)]
-    if busy:
+    ports = allocate_ports(args.port_base or DEFAULT_PORT_BASE, args.host)
+    busy = [f"{n}={p}" for n, p in ports.items() if port_open(args.host, p)]
+    if busy and args.port_base:
         print(f"solarstack dev: ports already in use: {', '.join(busy)}; pick another --port-base", file=sys.stderr)
         return 2
+    if busy or args.port_base == 0:
+        if busy:
+            log.warning("ports %s are in use: using free ports instead", ", ".join(busy))
+        ports = allocate_ports(0, args.host)
+    stack = Stack(root=root, workdir=workdir, host=args.host, ports=ports)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
@@ -425,7 +434,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.start_all()
         if not stack.stopping.is_set():
             width = max(len(k) for k in stack.urls)
-            print("\n".join(f"  {k:<{width}}  {v}" for k, v in stack.urls.items()), flush=True)
+            print(
+                "\n".join(f"  {k:<{width}}  {stack.urls[k]}" for k in sorted(stack.urls, key=lambda k: k != "web")),
+                flush=True,
+            )
             print(
                 f"solarstack dev: ready ({len(stack.children)} processes, logs in {workdir / 'logs'}); Ctrl-C stops",
                 flush=True,
