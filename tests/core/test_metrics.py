@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -121,3 +122,65 @@ def test_promtool_accepts_the_exposition() -> None:
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     assert result.stdout.decode().strip() == "" and result.stderr.decode().strip() == ""
+
+
+def _all_protocol_tables() -> list[tuple[Field, ...]]:
+    """Every field table the codecs define (module-level tuples of Field and maps of them)."""
+    import importlib
+    from collections.abc import Mapping
+
+    def is_table(value: object) -> bool:
+        return isinstance(value, tuple) and bool(value) and all(isinstance(f, Field) for f in value)
+
+    tables: list[tuple[Field, ...]] = []
+    for name in ("pi30.commands", "jk02", "daly", "jkserial", "vedirect"):
+        module = importlib.import_module(f"solarstack.protocols.{name}")
+        for value in vars(module).values():
+            if is_table(value):
+                tables.append(value)
+            elif isinstance(value, Mapping):
+                tables += [t for t in value.values() if is_table(t)]
+    return tables
+
+
+def _example(field: Field) -> object:
+    if field.kind is Kind.ENUM:
+        return next(iter(field.options.values())) if field.options else "x"
+    return {Kind.FLOAT: 1.5, Kind.INT: 2, Kind.BOOL: True, Kind.TEXT: "abc", Kind.ARRAY: [1.0, 2.0]}[field.kind]
+
+
+#: Known table problems, left out until their owners fix them (asked for in the B report):
+#: charge is named `_ampere_hours` by core.fields.UNITS (promtool: "use base unit seconds
+#: instead of hours"; Prometheus would say coulombs), and a jkserial key whose `_b` ending
+#: promtool reads as an abbreviated unit.
+AH_UNITS = ("Ah", "mAh")
+KNOWN_BAD_KEYS = frozenset({"alarm_protection_309_b"})
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
+def test_promtool_accepts_every_protocol_table() -> None:
+    tables = _all_protocol_tables()
+    assert len(tables) >= 10
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry, "all")
+    for i, table in enumerate(tables):
+        rows = tuple(f for f in table if f.unit not in AH_UNITS and f.key not in KNOWN_BAD_KEYS)
+        values: dict[str, Any] = {f.key: _example(f) for f in rows}
+        metrics.export_reading(Reading(f"dev{i}", datetime(2026, 6, 1, tzinfo=UTC), values, rows))
+    exposition = generate_latest(registry)
+    assert exposition.count(b"# TYPE") > 100
+    result = subprocess.run(["promtool", "check", "metrics"], input=exposition, capture_output=True, timeout=30)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_gauge_names_never_end_in_a_reserved_suffix() -> None:
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry, "bms")
+    cell_count = measure("cell_count", 0, kind=Kind.INT)
+    cycles = measure("cycle_count", 1, kind=Kind.INT, state_class="total_increasing")
+    metrics.export_reading(
+        Reading("p", datetime(2026, 6, 1, tzinfo=UTC), {"cell_count": 16, "cycle_count": 7}, (cell_count, cycles))
+    )
+    got = samples(registry)
+    assert got[("solarstack_cell_count_value", (("device", "p"),))] == 16
+    assert got[("solarstack_cycle_count_total", (("device", "p"),))] == 7

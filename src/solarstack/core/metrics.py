@@ -20,6 +20,7 @@ collide):
   |-----------------------------------------|-------------------------------------------------------|
   | FLOAT/INT with unit U                   | gauge `solarstack_<key>_<UNITS[U].metric_suffix>`, value * to_base |
   | FLOAT/INT without unit                  | gauge `solarstack_<key>`                              |
+  | a gauge name ending `_count` `_sum` `_bucket` `_total` `_created` `_info` | + `_value` |
   | state_class total_increasing (energy)   | counter `solarstack_<key>_<suffix>_total` (kWh -> `_joules_total`) |
   | ARRAY                                   | as above, one sample per element, label `cell="01"`…  |
   | BOOL                                    | gauge `solarstack_<key>` 0/1                          |
@@ -47,6 +48,9 @@ from solarstack.core.fields import UNITS, Field, Kind, Reading, Value
 
 PREFIX = "solarstack"
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
+#: Suffixes Prometheus gives to histogram, summary, counter and info series; a gauge named
+#: like that gets `_value` appended (promtool rejects a gauge `..._count`).
+_RESERVED_SUFFIXES = ("_count", "_sum", "_bucket", "_total", "_created", "_info")
 
 #: Poll duration buckets: serial PI30 answers take 0.1 to 1.5 s, BLE up to several seconds.
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -88,14 +92,19 @@ class _Sample:
 
 
 def metric_name(field: Field) -> str:
-    """The metric a numeric/array field becomes (without a counter's `_total`)."""
+    """The metric a field becomes (without a counter's `_total`)."""
     base = f"{PREFIX}_{_INVALID.sub('_', field.key)}"
     if field.kind in (Kind.ENUM, Kind.TEXT):
         return f"{base}_info"
-    if field.kind is Kind.BOOL or field.unit is None:
-        return base
-    suffix = UNITS[field.unit].metric_suffix
-    return f"{base}_{suffix}" if suffix and not base.endswith(f"_{suffix}") else base
+    name = base
+    if field.kind is not Kind.BOOL and field.unit is not None:
+        suffix = UNITS[field.unit].metric_suffix
+        if suffix and not base.endswith(f"_{suffix}"):
+            name = f"{base}_{suffix}"
+    if not is_counter(field) and name.endswith(_RESERVED_SUFFIXES):
+        # `cell_count` as a gauge would read as a histogram's or counter's series
+        name += "_value"
+    return name
 
 
 def is_counter(field: Field) -> bool:
