@@ -302,8 +302,10 @@ class MqttClient:
         ack can overtake the recording of a mid here)."""
         while True:
             with self._lock:
-                if not self.connected or self._window or any(v is None for v in self._inflight.values()):
+                if not self._backlog or not self.connected or self._window:
                     return
+                if any(v is None for v in self._inflight.values()):
+                    return  # older direct messages are still being (re-)sent by paho
                 batch = self._spool.peek(REPLAY_WINDOW)
                 if not batch:
                     self._backlog = False
