@@ -15,6 +15,10 @@ from solarstack.devices.base import Device
 #: protocol name -> device module
 DEVICE_MODULES: dict[str, str] = {
     "pi30": "solarstack.devices.pi30",
+    "jkserial": "solarstack.devices.bms",
+    "daly": "solarstack.devices.bms",
+    "vedirect": "solarstack.devices.bms",
+    "jk02": "solarstack.devices.bms_ble",
 }
 
 

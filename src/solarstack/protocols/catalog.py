@@ -6,6 +6,7 @@ needs no per-protocol branches. Pure: no I/O. Codec modules are imported lazily.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Protocol
 
@@ -63,9 +64,20 @@ def _setting_text(s: object) -> str:
     return f"{s.label}: {s.minimum:g} to {s.maximum:g}{unit}{scaled}"
 
 
+def _own(protocol: str) -> Callable[[], Codec]:
+    """Codecs whose module carries its own `Codec` class (the BMS protocols)."""
+
+    def factory() -> Codec:
+        codec: Codec = importlib.import_module(f"solarstack.protocols.{protocol}").Codec()
+        return codec
+
+    return factory
+
+
 #: protocol name -> factory of its Codec
 CODECS: dict[str, Callable[[], Codec]] = {
     "pi30": _Pi30,
+    **{p: _own(p) for p in ("jk02", "jkserial", "daly", "vedirect")},
 }
 
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from solarstack import __version__
 from solarstack.core import discovery
@@ -36,6 +36,7 @@ from solarstack.core.settings import CommonSettings
 from solarstack.devices.base import Device, SetResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def iso(ts: datetime) -> str:
@@ -155,8 +156,7 @@ class DeviceReader:
         finally:
             if self.energy is not None:
                 self.energy.close()
-            async with self._io:
-                await asyncio.to_thread(self.device.close)
+            await self._locked(self.device.close)
             await asyncio.to_thread(self.mqtt.stop)
 
     def _call_soon(self, fn: Any, *args: Any) -> None:
@@ -175,9 +175,22 @@ class DeviceReader:
 
     # -- polling -----------------------------------------------------------------------------
 
-    async def _fetch(self, command: str) -> Reading:
+    async def _locked(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking device call in a worker thread, one at a time on this link.
+
+        A thread cannot be interrupted: if the caller is cancelled (the poller's timeout),
+        the lock is held until the call returns, so the next exchange never overlaps it.
+        """
         async with self._io:
-            return await asyncio.to_thread(self.device.query, command)
+            call = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            try:
+                return await asyncio.shield(call)
+            except asyncio.CancelledError:
+                await asyncio.wait([call])
+                raise
+
+    async def _fetch(self, command: str) -> Reading:
+        return await self._locked(self.device.query, command)
 
     def _on_result(self, command: str, reading: Reading) -> None:
         values = dict(reading.values)
@@ -220,8 +233,7 @@ class DeviceReader:
         if not self.allow_settings:
             result = SetResult(False, setting, value, "settings are disabled on this reader")
         else:
-            async with self._io:
-                result = await asyncio.to_thread(self.device.apply, setting, value)
+            result = await self._locked(self.device.apply, setting, value)
         self.mqtt.publish(f"{self.topic}/set/{setting}/result", json.dumps(result.payload()), 1, False)
         if result.ok and result.readback:
             self.state.update(result.readback)
@@ -233,8 +245,7 @@ class DeviceReader:
             out["error"] = f"{command!r} is not an allowed read-only query"
         else:
             try:
-                async with self._io:
-                    reading = await asyncio.to_thread(self.device.query, command)
+                reading = await self._locked(self.device.query, command)
                 out.update(ok=True, fields=reading.values)
             except Exception as exc:  # reported to the asker; the reader goes on
                 out["error"] = str(exc)
