@@ -205,3 +205,23 @@ def test_prometheus_config_scrapes_every_service(compose_v2: Path, tmp_path: Pat
         if "build" in svc and not svc.get("profiles"):
             port = 8080 if name == "web" else 9100
             assert f"{name}:{port}" in targets, f"prometheus does not scrape {name}"
+
+
+def test_grafana_datasources_point_at_the_stack(compose_v2: Path, tmp_path: Path) -> None:
+    """Provisioned data sources use compose service names, and every $VAR they read is passed to Grafana."""
+    import yaml
+
+    model = resolved(compose_v2, tmp_path)
+    grafana_env = model["services"]["grafana"]["environment"]
+    mounted = {v["source"] for v in model["services"]["grafana"]["volumes"] if v["type"] == "bind"}
+    assert str(ROOT / "grafana/provisioning/datasources") in mounted
+    text = (ROOT / "grafana/provisioning/datasources/solarstack.yml").read_text()
+    sources = {d["type"]: d for d in yaml.safe_load(text)["datasources"]}
+    assert set(sources) == {"prometheus", "influxdb"}
+    for source in sources.values():
+        host, port = source["url"].removeprefix("http://").split(":")
+        assert host in model["services"], source["url"]
+        assert any(p["target"] == int(port) for p in model["services"][host].get("ports", [])), source["url"]
+    for var in re.findall(r"\$([A-Z_]+)", text):
+        assert grafana_env.get(var), f"grafana does not get ${var}"
+    assert grafana_env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
