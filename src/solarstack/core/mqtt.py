@@ -127,9 +127,8 @@ class MqttClient:
         self._client.reconnect_delay_set(min_delay=first, max_delay=reconnect_max_delay)  # type: ignore[arg-type]
         self._client.max_inflight_messages_set(REPLAY_WINDOW)
         # An exception escaping a callback would end paho's network thread for good (no more
-        # reconnects, no more messages): paho logs it and goes on instead.
+        # reconnects, no more messages). Our callbacks log their own errors; this is the net.
         self._client.suppress_exceptions = True
-        self._client.enable_logger(logging.getLogger(f"{__name__}.paho"))
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
@@ -275,7 +274,10 @@ class MqttClient:
             if not self._inflight:
                 self._idle.notify_all()
         if done:
-            self._spool.delete(done)
+            try:
+                self._spool.delete(done)
+            except Exception:  # e.g. disk full: the window is sent again later (duplicates, no loss)
+                log.exception("could not delete replayed messages from the spool")
         self._pump()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
@@ -298,6 +300,12 @@ class MqttClient:
                 self._inflight[mid] = None
 
     def _pump(self) -> None:
+        try:
+            self._send_windows()
+        except Exception:  # a spool error must not end paho's thread; the next ack/connect retries
+            log.exception("replay from the spool failed")
+
+    def _send_windows(self) -> None:
         """Send replay windows while nothing older is in flight (network thread only, so no
         ack can overtake the recording of a mid here)."""
         while True:
