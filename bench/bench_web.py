@@ -168,7 +168,7 @@ def main() -> int:
         broker = Mosquitto(Path(tmp))
         site = DemoSite(broker).start()
         server = WebServer(
-            broker, Path(tmp), WEB_THREADS=str(max(256, args.clients + 56)), WEB_WORKERS=str(args.workers)
+            broker, Path(tmp), "--workers", str(args.workers), WEB_THREADS=str(max(256, args.clients + 56))
         )
         try:
             server.wait_ready(devices=4)

@@ -294,14 +294,18 @@ def web_settings(broker: Broker, **extra: str) -> WebSettings:
 class WebServer:
     """`solarstack run web` (gunicorn gthread) as a subprocess on a free port."""
 
-    def __init__(self, broker: Broker, workdir: Path, **extra: str) -> None:
+    def __init__(self, broker: Broker, workdir: Path, *args: str, **extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **web_env(broker, self.port, **extra)}
         self.log = workdir / f"web-{self.port}.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "solarstack.cli", "run", "web"], env=env, stdout=out, stderr=out, cwd=workdir
+                [sys.executable, "-m", "solarstack.cli", "run", "web", *args],
+                env=env,
+                stdout=out,
+                stderr=out,
+                cwd=workdir,
             )
 
     def wait_ready(self, devices: int = 0, timeout: float = 20.0) -> None:

@@ -118,15 +118,17 @@ def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="solarstack run web", description="the web UI (gunicorn gthread)")
     parser.add_argument("--port", type=int, help="override WEB_PORT")
     parser.add_argument("--host", help="override WEB_HOST")
-    parser.add_argument("--workers", type=int, help="override WEB_WORKERS")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gunicorn worker processes; each runs its own MQTT subscriber and store"
+    )
     args = parser.parse_args(argv)
     settings = load(WebSettings)
-    given = (("web_port", args.port), ("web_host", args.host), ("web_workers", args.workers))
+    given = (("web_port", args.port), ("web_host", args.host))
     overrides = {k: v for k, v in given if v is not None}
     if overrides:
         settings = settings.model_copy(update=overrides)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.web_api_token is None and settings.web_password is None:
         log.warning("neither WEB_API_TOKEN nor WEB_PASSWORD is set: every command will be refused")
-    _server(settings, settings.web_workers).run()
+    _server(settings, max(1, args.workers)).run()
     return 0

@@ -18,9 +18,6 @@ class WebSettings(CommonSettings):
 
     web_host: str = PydanticField("0.0.0.0", description="address the web UI binds to")
     web_port: int = PydanticField(8080, ge=1, le=65535, description="web UI port")
-    web_workers: int = PydanticField(
-        1, ge=1, le=16, description="gunicorn worker processes; each runs its own MQTT subscriber and store"
-    )
     web_threads: int = PydanticField(
         256, ge=4, le=4096, description="gunicorn gthread threads (each open live-stream tab holds one)"
     )
