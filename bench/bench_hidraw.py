@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  ours   median {o_med * 1000:6.1f} ms, max {o_max * 1000:6.1f} ms over {len(ours)} queries: "
         f"{(o_med - pace) * 1000:+.1f} ms vs pace (target <= +{MARGIN_TARGET_S * 1000:g} ms) -> {harness.verdict(ok)}"
     )
+    print(f"  ours after the device's last report: {(o_med - (reports - 1) * args.interval) * 1000:+.1f} ms (median)")
     print(
         f"  mpp-solar HIDRawIO median {t_med * 1000:6.1f} ms on this pty (all queued reports in one read); "
         f"ratio ours/theirs {o_med / t_med:.3f}"
