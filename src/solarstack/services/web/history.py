@@ -142,7 +142,7 @@ class PrometheusHistory:
                 selector = f'{metric}{{device="{device}"}}'
                 resp = self._session.get(
                     self._url,
-                    params={"query": selector, "start": start, "end": end, "step": step},
+                    params={"query": selector, "start": str(start), "end": str(end), "step": str(step)},
                     timeout=self._timeout,
                 )
                 resp.raise_for_status()

@@ -85,7 +85,7 @@ def _server(settings: WebSettings, workers: int) -> Any:
                 "loglevel": settings.log_level.lower(),
                 "proc_name": "solarstack-web",
                 "post_worker_init": self._on_worker_start,
-                "worker_exit": lambda _arbiter, _worker: self._running and self._running.shutdown(),
+                "worker_exit": self._on_worker_exit,
             }
             # gunicorn 24+ opens a control socket in $HOME by default; a service needs none, and
             # two instances on one host (tests, several sites) would fight over its path.
@@ -106,6 +106,10 @@ def _server(settings: WebSettings, workers: int) -> Any:
                     previous(signum, frame)
 
             signal.signal(signal.SIGTERM, on_term)
+
+        def _on_worker_exit(self, _arbiter: Any, _worker: Any) -> None:
+            if self._running is not None:
+                self._running.shutdown()
 
         def load(self) -> Flask:
             self._running = build(settings)

@@ -8,7 +8,8 @@ renders no device data here. This module must not read the store or MQTT.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
+from werkzeug.wrappers import Response
 
 pages = Blueprint("pages", __name__)
 
