@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,10 +50,10 @@ def counts(metrics_url: str) -> tuple[float, float]:
     return sum(float(v) for v in POLLS.findall(body)), sum(float(v) for v in ERRORS.findall(body))
 
 
-def wait_until(what: str, check: object, timeout: float) -> None:
+def wait_until(what: str, check: Callable[[], object], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if callable(check) and check():
+        if check():
             return
         time.sleep(0.1)
     raise SystemExit(f"reader: {what} not within {timeout:g} s")
@@ -84,11 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         reader = procs.start([harness.solarstack_exe(), "run", "inverter"], env=env)
         base = f"http://127.0.0.1:{metrics_port}"
 
-        def alive() -> None:
+        def alive() -> bool:
             if reader.poll() is not None:
                 raise SystemExit(f"reader exited with {reader.returncode}")
+            return True
 
-        wait_until("/ready 200", lambda: alive() or get(f"{base}/ready")[0] == 200, 30.0)
+        wait_until("/ready 200", lambda: alive() and get(f"{base}/ready")[0] == 200, 30.0)
         wait_until("3 QPIGS polls", lambda: counts(f"{base}/metrics")[0] >= 3, 15.0)
 
         polls0, errors0 = counts(f"{base}/metrics")

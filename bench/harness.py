@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -141,8 +142,8 @@ class Processes:
     def __init__(self) -> None:
         self._procs: list[subprocess.Popen[str]] = []
 
-    def start(self, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
-        proc: subprocess.Popen[str] = subprocess.Popen(argv, text=True, **kwargs)  # type: ignore[call-overload]
+    def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[str]:
+        proc: subprocess.Popen[str] = subprocess.Popen(argv, text=True, **kwargs)
         self._procs.append(proc)
         return proc
 
