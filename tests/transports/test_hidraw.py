@@ -70,14 +70,19 @@ def test_paced_reports_arrive_without_added_delay(pty_pair: Any) -> None:
             sent_at.append(time.monotonic())
             os.write(pty_pair.master, chunk)
 
+    lags = []
     try:
-        thread = threading.Thread(target=device)
-        thread.start()
-        got = read_frame(t)
-        done = time.monotonic()
-        thread.join()
-        assert got.rstrip(b"\x00") == reply
-        lag = done - sent_at[-1]
+        for _ in range(5):
+            sent_at.clear()
+            thread = threading.Thread(target=device)
+            thread.start()
+            got = read_frame(t)
+            done = time.monotonic()
+            thread.join()
+            assert got.rstrip(b"\x00") == reply
+            lags.append(done - sent_at[-1])
+        # median of five: one reply delayed by a busy machine is not the transport's doing
+        lag = sorted(lags)[2]
         assert lag < 0.020, f"reply complete {lag * 1000:.1f} ms after the last report"
     finally:
         t.close()
@@ -89,7 +94,7 @@ def test_read_timeout_and_reset_input(pty_pair: Any) -> None:
     try:
         start = time.monotonic()
         assert t.read(0.1) == b""
-        assert 0.09 <= time.monotonic() - start < 0.4
+        assert 0.09 <= time.monotonic() - start < 1.0
         os.write(pty_pair.master, b"(NAKss\r\x00")
         assert t.read(1.0) == b"(NAKss\r\x00"  # padding is the device layer's business
         os.write(pty_pair.master, b"stale\r\x00\x00")

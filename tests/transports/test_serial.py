@@ -44,7 +44,7 @@ def test_read_times_out_with_empty_bytes_on_time(pty_pair: Any) -> None:
         start = time.monotonic()
         assert t.read(0.2) == b""
         elapsed = time.monotonic() - start
-        assert 0.18 <= elapsed < 0.5
+        assert 0.18 <= elapsed < 1.0
     finally:
         t.close()
 
@@ -57,7 +57,7 @@ def test_read_returns_partial_data_as_soon_as_it_arrives(pty_pair: Any) -> None:
         os.write(pty_pair.master, b"(230.0 ")
         start = time.monotonic()
         assert t.read(2.0) == b"(230.0 "
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start < 1.0
         timer = threading.Timer(0.1, os.write, (pty_pair.master, b"50.0\r"))
         timer.start()
         assert read_until(t, b"\r") == b"50.0\r"

@@ -63,7 +63,7 @@ def test_read_timeout_returns_empty(server: Server) -> None:
         server.accept()
         start = time.monotonic()
         assert t.read(0.15) == b""
-        assert 0.13 <= time.monotonic() - start < 0.5
+        assert 0.13 <= time.monotonic() - start < 1.0
         assert t.read(0) == b""
     finally:
         t.close()

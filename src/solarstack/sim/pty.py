@@ -215,7 +215,11 @@ class _Link:
 
 
 class StreamServer:
-    """Serve `Session`s over ptys and TCP until `stop()`; see the module docstring."""
+    """Serve `Session`s over ptys and TCP until `stop()`; see the module docstring.
+
+    Add endpoints (`add_pty`, `add_tcp`, `add_control`) before `start()`/`serve_forever()`;
+    faults and pacing may change at any time, from any thread.
+    """
 
     def __init__(
         self,
