@@ -146,7 +146,11 @@ def test_setter_ack_then_readback(sim: Sim, serial_link: SerialTransport) -> Non
 
 @pytest.mark.parametrize(
     "command",
-    ["PBCV52.0", "PBCV43.9", "PSDV39.0", "PCVV58.5", "MCHGC035", "MUCHGC025", "POP03", "PCP04", "QXYZ", "PBT03"],
+    [
+        *("PBCV52.0", "PBCV43.9", "PSDV39.0", "PCVV58.5", "PBDV47.9"),  # voltages outside the 48 V unit's ranges
+        *("MCHGC035", "MUCHGC025", "MCHGC0600"),  # currents the unit does not offer
+        *("POP03", "PCP04", "PBT03", "QXYZ", "DAT20301301000000"),  # unknown choices, commands, dates
+    ],
 )
 def test_out_of_range_or_unknown_is_nak_and_changes_nothing(
     sim: Sim, serial_link: SerialTransport, command: str

@@ -222,3 +222,27 @@ def test_tcp_clients_coming_and_going_leak_nothing(server: StreamServer) -> None
         time.sleep(0.01)
     assert not server._links
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+class Broken(LineEcho):
+    def feed(self, data: bytes) -> list[bytes]:
+        if b"boom" in data:
+            raise RuntimeError("simulator bug")
+        return super().feed(data)
+
+
+def test_a_failing_session_does_not_stop_the_server(caplog: pytest.LogCaptureFixture) -> None:
+    server = StreamServer(Broken)
+    port = server.add_tcp()
+    server.start()
+    t = TcpTransport("127.0.0.1", port)
+    try:
+        t.open()
+        t.write(b"boom\n")
+        assert read_line(t, 0.2) == b""
+        t.write(b"fine\n")
+        assert read_line(t) == b"FINE!\n"
+        assert "session failed" in caplog.text
+    finally:
+        t.close()
+        server.stop()

@@ -150,7 +150,8 @@ class Pi30Inverter:
                 raise Refused("bad request CRC")
             command = body.decode("ascii")
             payload = self.answer(command)
-        except (Refused, UnicodeDecodeError, ConfigError):
+        except (Refused, UnicodeDecodeError, ConfigError, ValueError, KeyError):
+            # ValueError/KeyError: an argument the pattern let through but this unit cannot take.
             self.naks += 1
             payload = "NAK"
         return pi30.reply_frame(payload, bump_zero=self.bump_zero)

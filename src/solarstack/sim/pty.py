@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import random
 import selectors
@@ -36,6 +37,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Fault(StrEnum):
@@ -463,7 +466,12 @@ class StreamServer:
             if link.kind == "tcp":
                 self._drop(link)
             return  # a pty master with our own slave held open does not see EOF
-        self._send(link, link.session.feed(data))
+        try:
+            replies = link.session.feed(data)
+        except Exception:  # a simulator bug must not take the device off the wire
+            log.exception("session failed on %r; no reply", data[:64])
+            return
+        self._send(link, replies)
 
     def _send(self, link: _Link, replies: list[bytes]) -> None:
         for reply in replies:
