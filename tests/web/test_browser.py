@@ -29,6 +29,7 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
 from selenium import webdriver  # noqa: E402  (only once the browser is known to exist)
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
@@ -93,6 +94,7 @@ def severe_errors(driver: Any) -> list[str]:
 def test_theme_end_to_end(browser: Any, web_server: WebServer, site: DemoSite, theme: str) -> None:
     """One server per theme (start-up is the slow part): pages, live updates, the console."""
     every_page_renders_live_values(browser, web_server, site, theme)
+    charts_zoom_by_dragging(browser, web_server, site, "/charts" if theme == "standard" else "/charts/lcars")
     new_state_appears_within_two_seconds(browser, web_server, site, "/" if theme == "standard" else "/lcars")
     settings_console_changes_output_priority(
         browser, web_server, site, "/settings" if theme == "standard" else "/settings/lcars"
@@ -136,6 +138,27 @@ def every_page_renders_live_values(browser: Any, web_server: WebServer, site: De
         wait_for(checks[page], 5, what=f"{theme} {page} shows live values")
         browser.save_screenshot(str(SCREENSHOTS / f"{theme}-{page}.png"))
         assert severe_errors(browser) == [], f"{theme} {page}"
+
+
+def charts_zoom_by_dragging(browser: Any, web_server: WebServer, site: DemoSite, path: str) -> None:
+    for _ in range(5):
+        site.step()
+    open_page(browser, web_server.url + path)
+    span = (
+        "const s = Chart.getChart(document.querySelector('[data-chart=power] canvas')).scales.x; return s.max - s.min"
+    )
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-chart=power] canvas"), 5, what="power chart")
+    wait_for(lambda: browser.execute_script(span) > 0, 5, what="power chart drawn")
+    before = browser.execute_script(span)
+    canvas = browser.find_element(By.CSS_SELECTOR, "[data-chart=power] canvas")
+    width = canvas.size["width"]
+    ActionChains(browser).move_to_element_with_offset(canvas, -width // 5, 0).click_and_hold().move_by_offset(
+        width // 3, 0
+    ).release().perform()
+    wait_for(lambda: browser.find_element(By.ID, "zoom-reset").is_enabled(), 3, what="zoomed")
+    wait_for(lambda: 0 < browser.execute_script(span) < before * 0.8, 5, what="narrower x range after the zoom")
+    browser.find_element(By.ID, "zoom-reset").click()
+    wait_for(lambda: not browser.find_element(By.ID, "zoom-reset").is_enabled(), 3, what="zoom reset")
 
 
 def new_state_appears_within_two_seconds(browser: Any, web_server: WebServer, site: DemoSite, path: str) -> None:

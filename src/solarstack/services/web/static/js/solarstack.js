@@ -79,8 +79,11 @@
     return Math.abs(w) >= 1000 ? (w / 1000).toFixed(2) + " kW" : Math.round(w) + " W";
   }
 
-  function fmtTime(seconds) {
+  function fmtTime(seconds, span) {
     const d = new Date(seconds * 1000);
+    // Label detail follows the visible span: seconds for a zoomed minute, dates for weeks.
+    if (span !== undefined && span < 2 * 3600) return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: span < 600 ? "2-digit" : undefined });
+    if (span !== undefined && span < 36 * 3600) return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
     return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
   }
 
@@ -346,7 +349,12 @@
     { id: "temperature", title: "Temperatures", unit: "°C", re: /temp/ },
   ];
 
-  function chartOptions(unit, zoomable) {
+  if (window.Chart && LCARS) {
+    window.Chart.defaults.font.family = "Antonio, 'Arial Narrow', sans-serif";
+    window.Chart.defaults.font.size = 13;
+  }
+
+  function chartOptions(unit) {
     const grid = LCARS ? "rgba(153,153,255,0.18)" : "rgba(255,255,255,0.08)";
     const text = LCARS ? "#ffcc99" : "#adb5bd";
     return {
@@ -358,10 +366,9 @@
       interaction: { mode: "nearest", axis: "x", intersect: false },
       plugins: { legend: { labels: { color: text, boxWidth: 12 } }, tooltip: { callbacks: { title: (items) => items.length ? fmtTime(items[0].parsed.x) : "" } } },
       scales: {
-        x: { type: "linear", bounds: "data", grid: { color: grid }, ticks: { color: text, maxTicksLimit: 8, callback: (v) => fmtTime(v) } },
+        x: { type: "linear", bounds: "data", grid: { color: grid }, ticks: { color: text, maxTicksLimit: 8, callback: function (v) { return fmtTime(v, this.max - this.min); } } },
         y: { grid: { color: grid }, ticks: { color: text }, title: { display: !!unit, text: unit || "", color: text } },
       },
-      _zoomable: zoomable,
     };
   }
 
@@ -402,7 +409,7 @@
           el("div", { class: "card-header tile-head", text: group.title }),
           el("div", { class: "card-body" }, [el("div", { class: "chart-box", "data-chart": group.id }, [canvas])]),
         ])]));
-        chart = charts[group.id] = new window.Chart(canvas, { type: "line", data: { datasets: [] }, options: chartOptions(group.unit, true) });
+        chart = charts[group.id] = new window.Chart(canvas, { type: "line", data: { datasets: [] }, options: chartOptions(group.unit) });
         enableDragZoom(chart);
       }
       const byDevice = {};
@@ -431,6 +438,9 @@
         }
       }
       chart.data.datasets = datasets;
+      // A zoomed or custom window shows exactly that window, however few points fall in it.
+      chart.options.scales.x.min = chartState.start && chartState.end ? chartState.start : undefined;
+      chart.options.scales.x.max = chartState.start && chartState.end ? chartState.end : undefined;
       chart.update();
     }
   }
@@ -452,10 +462,11 @@
       band.hidden = true;
       const a = chart.scales.x.getValueForPixel(Math.min(startX, e.offsetX));
       const b = chart.scales.x.getValueForPixel(Math.max(startX, e.offsetX));
+      const dragged = Math.abs(e.offsetX - startX);
       startX = null;
-      if (!isFinite(a) || !isFinite(b) || b - a < 60) return;
-      chartState.start = Math.floor(a);
-      chartState.end = Math.ceil(b);
+      if (dragged < 8 || !isFinite(a) || !isFinite(b) || b <= a) return; // a click, not a drag
+      chartState.start = a;
+      chartState.end = b;
       chartState.zoomed = true;
       document.getElementById("zoom-reset").disabled = false;
       loadCharts();
@@ -554,11 +565,11 @@
       const ds = { label: info.name + (info.unit ? " (" + info.unit + ")" : ""), data: points, borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 2, tension: 0.3 };
       (/pv|solar|irradiance|radiation/.test(key) ? pvSets : datasets).push(ds);
     }
-    if (!forecastChart) forecastChart = new window.Chart(document.getElementById("forecast-chart"), { type: "line", data: { datasets: [] }, options: chartOptions("", false) });
+    if (!forecastChart) forecastChart = new window.Chart(document.getElementById("forecast-chart"), { type: "line", data: { datasets: [] }, options: chartOptions("") });
     forecastChart.data.datasets = datasets;
     forecastChart.update("none");
     if (!pvChart) {
-      pvChart = new window.Chart(document.getElementById("pv-chart"), { type: "line", data: { datasets: [] }, options: chartOptions("W", false) });
+      pvChart = new window.Chart(document.getElementById("pv-chart"), { type: "line", data: { datasets: [] }, options: chartOptions("W") });
       loadPvActual();
     }
     const actual = pvChart.data.datasets.filter((d) => d._actual);
