@@ -24,7 +24,18 @@ import pytest
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
-from conftest import Broker, BrokerFactory, free_port, wait_for  # type: ignore[import-not-found]
+# Broker, BrokerFactory: the fixtures' types in tests/conftest.py (not imported: tests/ is
+# not a package, and a second conftest.py on the command line makes `conftest` ambiguous).
+Broker = Any
+BrokerFactory = Any
+WaitFor = Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
 
 POLL = 0.5
 
@@ -107,7 +118,7 @@ def _stop(proc: subprocess.Popen[str], timeout: float = 10.0) -> int:
 
 
 @pytest.fixture
-def sim() -> Iterator[Sim]:
+def sim(wait_for: WaitFor) -> Iterator[Sim]:
     port = free_port()
     proc = _spawn(["sim", "inverter", "--pty", "--control", str(port), "--seed", "7"])
     assert proc.stdout is not None
@@ -148,7 +159,7 @@ class Reader:
         return self.proc.stdout.read()
 
 
-def start_reader(broker: Broker, sim: Sim, tmp_path: Path, **extra: str) -> Reader:
+def start_reader(broker: Broker, sim: Sim, tmp_path: Path, wait_for: WaitFor, **extra: str) -> Reader:
     metrics_port = free_port()
     env = {
         "MQTT_HOST": broker.host,
@@ -182,9 +193,11 @@ def _state(rec: Recorder) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
-def test_publishes_state_discovery_and_availability(mosquitto: Broker, sim: Sim, tmp_path: Path) -> None:
+def test_publishes_state_discovery_and_availability(
+    mosquitto: Broker, sim: Sim, tmp_path: Path, wait_for: WaitFor
+) -> None:
     rec = Recorder(mosquitto).start()
-    reader = start_reader(mosquitto, sim, tmp_path)
+    reader = start_reader(mosquitto, sim, tmp_path, wait_for)
     try:
         wait_for(lambda: rec.last("solarstack/inv1/availability") == b"online", 10, what="online")
         state = wait_for(lambda: (s := _state(rec)) and "output_source_priority" in s and "mode" in s and s, 10)
@@ -211,9 +224,11 @@ def test_publishes_state_discovery_and_availability(mosquitto: Broker, sim: Sim,
     assert rec.last("solarstack/inv1/availability") == b"offline"
 
 
-def test_setting_reaches_the_inverter_and_is_read_back(mosquitto: Broker, sim: Sim, tmp_path: Path) -> None:
+def test_setting_reaches_the_inverter_and_is_read_back(
+    mosquitto: Broker, sim: Sim, tmp_path: Path, wait_for: WaitFor
+) -> None:
     rec = Recorder(mosquitto).start()
-    reader = start_reader(mosquitto, sim, tmp_path)
+    reader = start_reader(mosquitto, sim, tmp_path, wait_for)
     try:
         before = wait_for(lambda: _state(rec).get("output_source_priority"), 10)
         target = "utility" if before != "utility" else "sbu"
@@ -239,10 +254,12 @@ def test_setting_reaches_the_inverter_and_is_read_back(mosquitto: Broker, sim: S
     assert "write inv1.output_source_priority" in out  # audit log
 
 
-def test_broker_outage_loses_no_reading(mosquitto_factory: BrokerFactory, sim: Sim, tmp_path: Path) -> None:
+def test_broker_outage_loses_no_reading(
+    mosquitto_factory: BrokerFactory, sim: Sim, tmp_path: Path, wait_for: WaitFor
+) -> None:
     broker = mosquitto_factory(persistence=True)
     rec = Recorder(broker).start()
-    reader = start_reader(broker, sim, tmp_path)
+    reader = start_reader(broker, sim, tmp_path, wait_for)
     try:
         wait_for(lambda: len(rec.on("solarstack/inv1/state")) >= 3, 10, what="first states")
         broker.stop()
@@ -275,10 +292,12 @@ def _ts(payload: bytes) -> float:
 
 
 def test_device_faults_give_retries_availability_and_exact_counters(
-    mosquitto: Broker, sim: Sim, tmp_path: Path
+    mosquitto: Broker, sim: Sim, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     rec = Recorder(mosquitto).start()
-    reader = start_reader(mosquitto, sim, tmp_path, INVERTER_BREAKER_FAILURES="2", INVERTER_BREAKER_RESET_SECONDS="1")
+    reader = start_reader(
+        mosquitto, sim, tmp_path, wait_for, INVERTER_BREAKER_FAILURES="2", INVERTER_BREAKER_RESET_SECONDS="1"
+    )
     try:
         wait_for(lambda: rec.last("solarstack/inv1/availability") == b"online", 10)
         # three corrupt replies: one poll uses its 1 + 2 retries and fails; the next succeeds

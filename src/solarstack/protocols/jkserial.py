@@ -58,8 +58,8 @@ WARNING_BITS = (
     "battery_undertemperature",
     "cell_overvoltage",
     "cell_undervoltage",
-    "protection_309_a",
-    "protection_309_b",
+    "protection_309a",
+    "protection_309b",
 )
 
 TEMPERATURE_KEYS = ("temperature_mos", "temperature_1", "temperature_2")
