@@ -19,11 +19,10 @@ import argparse
 import random
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from types import FrameType
-from typing import Any
 
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, Kind, Value
@@ -609,7 +608,7 @@ def build(args: argparse.Namespace) -> tuple[StreamServer, Pi30Inverter]:
     return server, inverter
 
 
-def _control(inverter: Pi30Inverter) -> Any:
+def _control(inverter: Pi30Inverter) -> Callable[[str], str]:
     def hook(line: str) -> str:
         words = line.split()
         if words[0] == "state":
