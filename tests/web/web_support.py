@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -330,3 +331,36 @@ class WebServer:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+
+class RealInverter:
+    """`solarstack sim inverter --tcp 0` and `solarstack run inverter` as subprocesses."""
+
+    @staticmethod
+    def start(broker: Broker, workdir: Path) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+        sim_log = workdir / "sim.log"
+        with sim_log.open("wb") as out:
+            sim = subprocess.Popen(
+                [sys.executable, "-m", "solarstack.cli", "sim", "inverter", "--tcp", "0", "--speed", "60"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = wait_for(lambda: re.search(r"tcp://[\d.]+:\d+", sim_log.read_text()), 10, what="simulator URL").group(0)
+        env = {
+            **os.environ,
+            "MQTT_HOST": broker.host,
+            "MQTT_PORT": str(broker.port),
+            "INVERTER_DEVICES": f"pi30+{url}?name=siminv",
+            "INVERTER_POLL_SECONDS": "1",
+            "METRICS_PORT": "0",
+            "STATE_DIR": str(workdir / "state"),
+            "LOG_LEVEL": "WARNING",
+        }
+        with (workdir / "inverter.log").open("wb") as out:
+            reader = subprocess.Popen(
+                [sys.executable, "-m", "solarstack.cli", "run", "inverter"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return sim, reader
