@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,8 +198,11 @@ def ensure_standins(podman: Podman, base: str) -> StandIns:
     ctx = podman.cache / "contexts"
     py = PYTHON_STANDIN.format(base=base)
     infra = INFRA_STANDIN.format(base=base)
-    python_image = podman.build(f"{NS}/python:{_tag(py)}", py, ctx / "python", {"host-ca.crt": HOST_CA})
-    infra_image = podman.build(f"{NS}/infra:{_tag(infra)}", infra, ctx / "infra")
+    # The two apt-heavy images build side by side (most of a cold run is waiting on the mirror).
+    with ThreadPoolExecutor(2) as pool:
+        python_job = pool.submit(podman.build, f"{NS}/python:{_tag(py)}", py, ctx / "python", {"host-ca.crt": HOST_CA})
+        infra_job = pool.submit(podman.build, f"{NS}/infra:{_tag(infra)}", infra, ctx / "infra")
+        python_image, infra_image = python_job.result(), infra_job.result()
     prom = PROMETHEUS_STANDIN.format(infra=infra_image)
     prom_image = podman.build(f"{NS}/prometheus:{_tag(prom)}", prom, ctx / "prometheus")
     return StandIns(python_image, infra_image, prom_image)
