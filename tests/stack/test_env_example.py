@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from pydantic import TypeAdapter
-from pydantic_settings import BaseSettings
+from pydantic import BaseModel as BaseSettings  # settings models are pydantic models
 
 import solarstack.services
 from solarstack.core.settings import CommonSettings

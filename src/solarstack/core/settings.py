@@ -1,29 +1,35 @@
-"""Core layer: configuration from the environment (pydantic-settings).
+"""Core layer: configuration from the environment (pydantic models).
 
 One model per service, built once at start-up by `load()` and passed down; nothing
 reads the environment at import time. Shared names (MQTT_HOST, STATE_DIR, ...) live in
 `CommonSettings`; a service model subclasses it and adds fields whose names carry the
 service prefix (`inverter_devices` <- INVERTER_DEVICES), so every field name upper-cased
 is exactly its environment variable — .env.example is checked against that.
+
+Why not pydantic-settings: with that naming rule, reading the environment is a dict
+lookup per field (`load()` below), and pydantic's own lax validation already turns the
+strings into ints, floats, bools ("true"/"1"/"yes"), paths and literals. Importing
+pydantic-settings costs 13.6 MB of RSS and ~100 ms of start-up per service (measured:
+33.7 MB vs 20.1 MB for pydantic alone) — a third of a reader's 40 MB budget on a Pi.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic import Field as PydanticField
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from solarstack.core.errors import ConfigError
 
 
-class CommonSettings(BaseSettings):
+class CommonSettings(BaseModel):
     """Variables every service reads."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_file=None)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     mqtt_host: str = PydanticField("localhost", description="MQTT broker host name")
     mqtt_port: int = PydanticField(1883, ge=1, le=65535, description="MQTT broker port")
@@ -42,22 +48,23 @@ class CommonSettings(BaseSettings):
     log_format: Literal["text", "json"] = PydanticField("text", description="log format")
 
 
-S = TypeVar("S", bound=BaseSettings)
+S = TypeVar("S", bound=CommonSettings)
 
 
 def load(model: type[S], env: Mapping[str, str] | None = None) -> S:
     """Build a settings model from the environment (or `env`), or raise a one-line ConfigError.
 
-    `env` given: only those variables are read (tests, `solarstack dev`).
+    A variable's name is its field's name in capitals (MQTT_PORT -> mqtt_port); other
+    variables are ignored. `env` given: only those are read (tests, `solarstack dev`).
     """
+    source = os.environ if env is None else env
+    values = {name: source[name.upper()] for name in model.model_fields if name.upper() in source}
     try:
-        if env is None:
-            return model()
-        known = {name.upper() for name in model.model_fields}
-        values = {k.lower(): v for k, v in env.items() if k.upper() in known}
         return model.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
         var = str(err["loc"][0]).upper() if err["loc"] else model.__name__
         got = err.get("input")
-        raise ConfigError(f"{var}={got!r}: {err['msg'].lower()} — fix it in .env or the environment") from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        msg = msg[:1].lower() + msg[1:]
+        raise ConfigError(f"{var}={got!r}: {msg} — fix it in .env or the environment") from None
