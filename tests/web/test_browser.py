@@ -146,6 +146,15 @@ def every_page_renders_live_values(browser: Any, web_server: WebServer, site: De
         wait_for(checks[page], 5, what=f"{theme} {page} shows live values")
         browser.save_screenshot(str(SCREENSHOTS / f"{theme}-{page}.png"))
         assert severe_errors(browser) == [], f"{theme} {page}"
+    # A phone in the garage: the dashboard at 390 px wide, nothing wider than the screen.
+    browser.set_window_size(390, 844)
+    try:
+        open_page(browser, web_server.url + PAGES["dashboard"][index])
+        wait_for(checks["dashboard"], 5, what=f"{theme} dashboard on a phone")
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+        browser.save_screenshot(str(SCREENSHOTS / f"{theme}-dashboard-phone.png"))
+    finally:
+        browser.set_window_size(1280, 1000)
 
 
 def charts_zoom_by_dragging(browser: Any, web_server: WebServer, site: DemoSite, path: str) -> None:
