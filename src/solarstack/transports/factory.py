@@ -10,12 +10,14 @@ a failure. Must not import protocols/.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from solarstack.core.device_url import DeviceURL
 from solarstack.core.errors import ConfigError
 from solarstack.transports.base import Transport
-from solarstack.transports.hidraw import DEV_DIR, SYSFS_HIDRAW
+
+if TYPE_CHECKING:  # each transport module is imported only when a URL names it (CLI start-up time)
+    from pathlib import Path
 
 TRANSPORTS = ("serial", "hidraw", "tcp")
 
@@ -24,14 +26,14 @@ def open_transport(
     url: DeviceURL,
     *,
     default_baud: int = 2400,
-    sysfs: Path = SYSFS_HIDRAW,
-    dev_dir: Path = DEV_DIR,
+    sysfs: Path | None = None,
+    dev_dir: Path | None = None,
 ) -> Transport:
     """The (unopened) transport for `url`, or ConfigError saying what to fix.
 
     `default_baud` is the protocol's usual speed (PI30 2400, Daly 9600, VE.Direct 19200,
     JK 115200); `?baud=` overrides it. `sysfs`/`dev_dir` are where hidraw nodes are
-    looked up by `?vid=&pid=` (tests point them at a fake tree).
+    looked up by `?vid=&pid=` (default: the real /sys and /dev; tests point them at a fake tree).
     """
     if url.transport == "serial":
         return _serial(url, default_baud)
@@ -65,8 +67,11 @@ def _serial(url: DeviceURL, default_baud: int) -> Transport:
     return SerialTransport(url.address, baudrate=baud, bytesize=bytesize, parity=parity, stopbits=stopbits)
 
 
-def _hidraw(url: DeviceURL, sysfs: Path, dev_dir: Path) -> Transport:
-    from solarstack.transports.hidraw import HidrawTransport
+def _hidraw(url: DeviceURL, sysfs: Path | None, dev_dir: Path | None) -> Transport:
+    from solarstack.transports.hidraw import DEV_DIR, SYSFS_HIDRAW, HidrawTransport
+
+    sysfs = sysfs or SYSFS_HIDRAW
+    dev_dir = dev_dir or DEV_DIR
 
     has_ids = "vid" in url.options or "pid" in url.options
     if has_ids:
