@@ -12,9 +12,10 @@ For each entity it expands HA's abbreviations with HA's tables, validates it wit
 platform's DISCOVERY_SCHEMA, applies the sensor rules HA enforces at run time (units per
 device_class from DEVICE_CLASS_UNITS, state classes from DEVICE_CLASS_STATE_CLASSES, enum
 rules) and renders the value template with HA's template engine against the given state,
-checking the result is something the entity accepts. 2024.1 predates device-based
-discovery (2024.11), so a device message is unpacked the way newer HA does it — root
-options shared into every component — and each component is validated like an entity.
+checking the result is something the entity accepts. A device message is unpacked by HA's
+own device-discovery parser where the HA version has one (2024.11+); 2024.1 predates it, so
+there it is unpacked the way newer HA does it — root options shared into every component.
+Each component is then validated like an entity.
 It must NOT import solarstack: it judges our output with HA's code only.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sys
 import tempfile
@@ -32,6 +34,7 @@ from typing import Any
 import homeassistant.components.persistent_notification  # noqa: F401
 from homeassistant.components.mqtt import abbreviations as abbr
 from homeassistant.components.mqtt import binary_sensor, number, select, sensor
+from homeassistant.components.mqtt import discovery as ha_discovery
 from homeassistant.components.number import const as number_const
 from homeassistant.components.sensor import const as sensor_const
 from homeassistant.core import HomeAssistant
@@ -42,8 +45,10 @@ PLATFORMS = {"sensor": sensor, "binary_sensor": binary_sensor, "select": select,
 # Keys newer than 2024.1 that we send on purpose. `def_ent_id` (default_entity_id, HA
 # 2025.10) sits in the entity: 2024.1 drops it (REMOVE_EXTRA). `sn` (device serial_number)
 # is only sent in device mode, which needs HA 2024.11+ anyway.
-NEWER_ENTITY_KEYS = {"def_ent_id": "default_entity_id"}
-NEWER_DEVICE_KEYS = {"sn": "serial_number"}
+NEWER_ENTITY_KEYS = {k: v for k, v in {"def_ent_id": "default_entity_id"}.items() if k not in abbr.ABBREVIATIONS}
+NEWER_DEVICE_KEYS = {k: v for k, v in {"sn": "serial_number"}.items() if k not in abbr.DEVICE_ABBREVIATIONS}
+# HA 2024.11+ parses device-based discovery itself; older HA cannot, and we unpack it here.
+HA_PARSES_DEVICES = hasattr(ha_discovery, "_parse_device_payload")
 # Enum sensor `options` arrived in MQTT after 2024.1, which drops them (any state is then
 # accepted); the rules below still judge them as newer HA will.
 NEWER_PLATFORM_KEYS = {"sensor": {"options"}}
@@ -205,6 +210,53 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+Component = tuple[str, str, dict[str, Any] | None]  # object_id, platform, config (None: removal)
+
+
+def split_device(hass: HomeAssistant, payload: str, node: str) -> tuple[list[Component], str | None]:
+    """A device message as its components, each merged with the shared options."""
+    if not HA_PARSES_DEVICES:
+        root = json.loads(payload)
+        components = root.pop("cmps", root.pop("components", {}))
+        out: list[Component] = []
+        for object_id, comp in components.items():
+            platform = comp.get("p", comp.get("platform"))
+            rest = {k: v for k, v in comp.items() if k not in ("p", "platform")}
+            out.append((object_id, platform, {**root, **rest} if rest else None))
+        return out, None
+    # HA's own code path (mqtt/discovery.py async_start): parse, then share device,
+    # origin and the common options into each component.
+    capture = _Capture()
+    log = logging.getLogger(ha_discovery.__name__)
+    log.addHandler(capture)
+    try:
+        parsed = ha_discovery._parse_device_payload(hass, payload, node, None)
+    finally:
+        log.removeHandler(capture)
+    if not parsed:
+        return [], "device payload rejected: " + "; ".join(capture.messages)
+    out = []
+    for object_id, config in parsed["components"].items():
+        platform = config.pop("platform")
+        if config:
+            config["device"] = parsed["device"]
+            config["origin"] = parsed.get("origin")
+            ha_discovery._merge_common_device_options(config, parsed)
+            out.append((object_id, platform, dict(config)))
+        else:
+            out.append((object_id, platform, None))
+    return out, None
+
+
 async def check_all(job: dict[str, Any]) -> list[dict[str, Any]]:
     """HA's core object needs a running loop; templates render through it."""
     prefix = job.get("discovery_prefix", "homeassistant")
@@ -217,15 +269,15 @@ async def check_all(job: dict[str, Any]) -> list[dict[str, Any]]:
             if not payload:
                 results.append({"topic": topic, "component": "device", "object_id": None, "removed": True})
                 continue
-            root = json.loads(payload)
-            components = root.pop("cmps", root.pop("components", {}))
-            for object_id, comp in components.items():
-                platform = comp.get("p", comp.get("platform"))
+            components, error = split_device(hass, payload, m["node"])
+            if error:
+                results.append({"topic": topic, "component": "device", "object_id": None, "errors": [error]})
+                continue
+            for object_id, platform, merged in components:
                 base = {"topic": topic, "component": platform, "object_id": object_id}
-                if len(comp) == 1:  # only the platform: HA removes this component
+                if merged is None:  # only the platform: HA removes this component
                     results.append({**base, "removed": True})
                     continue
-                merged = {**root, **{k: v for k, v in comp.items() if k not in ("p", "platform")}}
                 results.append({**base, "removed": False, **check_entity(hass, platform, merged, states)})
         elif m := ENTITY_TOPIC.match(rel):
             base = {"topic": topic, "component": m["component"], "object_id": m["object"]}

@@ -1,9 +1,11 @@
 """Test helpers: Home Assistant's own validator, run from its cached venv.
 
-Home Assistant 2024.1.6 lives in a venv of its own (install_ha.sh; ~2.5 min once, then
-cached). Where to find it: $SOLARSTACK_HA_VENV, else /var/cache/solarstack-test/ha-venv,
-else ~/.cache/solarstack/ha-venv. Absent: on CI (CI=true) `ha_python()` builds it, because
-CI must judge our discovery with real HA; elsewhere the calling test is skipped with the
+Each Home Assistant line lives in a venv of its own, built once by install_ha.sh and
+cached: 2024.1.6 (Python 3.11; per-entity discovery, the headless run) and 2025.4.4
+(Python 3.13; device-based discovery parsed by HA itself). Where to find one: its
+environment variable, else /var/cache/solarstack-test/<venv>, else
+~/.cache/solarstack/<venv>. Absent: on CI (CI=true) `ha_python()` builds it, because CI
+must judge our discovery with real HA; elsewhere the calling test is skipped with the
 command that builds it.
 
 Plain functions, not a conftest.py: test modules elsewhere import `conftest` by name, and
@@ -24,31 +26,34 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).parent
-STAMP = ".solarstack-ha-2024.1.6"
+NO_PYTHON = 3  # install_ha.sh: the line's Python is not on this machine
+#: line -> (release, venv env override, default venv); install_ha.sh knows the same.
+LINES = {
+    "2024.1": ("2024.1.6", "SOLARSTACK_HA_VENV", "/var/cache/solarstack-test/ha-venv"),
+    "2025.4": ("2025.4.4", "SOLARSTACK_HA2025_VENV", "/var/cache/solarstack-test/ha-venv-2025.4"),
+}
 
 
-def _candidates() -> list[str]:
-    return [
-        c
-        for c in (
-            os.environ.get("SOLARSTACK_HA_VENV"),
-            "/var/cache/solarstack-test/ha-venv",
-            str(Path.home() / ".cache/solarstack/ha-venv"),
-        )
-        if c
-    ]
+def _candidates(line: str) -> list[str]:
+    _, env, default = LINES[line]
+    home = str(Path.home() / ".cache/solarstack" / Path(default).name)
+    return [c for c in (os.environ.get(env), default, home) if c]
 
 
-def ha_python() -> Path:
+def ha_python(line: str = "2024.1") -> Path:
     """The HA venv's python; builds the venv on CI, skips the test elsewhere when absent."""
-    for candidate in _candidates():
-        if (Path(candidate) / STAMP).exists():
+    release = LINES[line][0]
+    for candidate in _candidates(line):
+        if (Path(candidate) / f".solarstack-ha-{release}").exists():
             return Path(candidate) / "bin" / "python"
     if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
-        pytest.skip(f"Home Assistant venv not installed: run {HERE / 'install_ha.sh'} (about 2.5 min, once)")
-    target = _candidates()[0]
-    print(f"building the Home Assistant venv in {target}", file=sys.stderr)
-    subprocess.run([str(HERE / "install_ha.sh"), target], check=True, timeout=900)
+        pytest.skip(f"Home Assistant {release} venv not installed: run {HERE / 'install_ha.sh'} {line}")
+    target = _candidates(line)[0]
+    print(f"building the Home Assistant {release} venv in {target}", file=sys.stderr)
+    built = subprocess.run([str(HERE / "install_ha.sh"), line, target], timeout=3000)
+    if built.returncode == NO_PYTHON:
+        pytest.skip(f"Home Assistant {release} needs a Python this machine does not have")
+    assert built.returncode == 0, f"install_ha.sh {line} failed ({built.returncode})"
     return Path(target) / "bin" / "python"
 
 

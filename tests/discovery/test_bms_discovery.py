@@ -17,7 +17,7 @@ from solarstack.core.discovery import DeviceInfo, build_device_discovery
 from solarstack.core.fields import Field, FieldTable, Kind, Value
 from solarstack.protocols import daly, jk02, jkserial, vedirect
 
-pytestmark = pytest.mark.timeout(900)  # first use on CI builds the HA venv
+pytestmark = pytest.mark.timeout(3600)  # first use on CI builds the HA venv
 
 TABLES: dict[str, FieldTable] = {
     "jk02": (*jk02.CELL_INFO_32, *jk02.DEVICE_INFO),
@@ -29,9 +29,10 @@ TABLES: dict[str, FieldTable] = {
 CELLS = 16
 
 
-@pytest.fixture(scope="module")
-def ha_check() -> Iterator[HaChecker]:
-    checker = HaChecker(ha_python())
+@pytest.fixture(scope="module", params=["2024.1", "2025.4"])
+def ha_check(request: pytest.FixtureRequest) -> Iterator[HaChecker]:
+    """Home Assistant's validators: 2024.1 (oldest we serve) and 2025.4 (parses device mode)."""
+    checker = HaChecker(ha_python(request.param))
     yield checker
     checker.close()
 

@@ -20,12 +20,13 @@ from solarstack.core.fields import Field, Kind, Setting, Value
 commands = pytest.importorskip("solarstack.protocols.pi30.commands")
 setters = pytest.importorskip("solarstack.protocols.pi30.setters")
 
-pytestmark = pytest.mark.timeout(900)  # first use on CI builds the HA venv
+pytestmark = pytest.mark.timeout(3600)  # first use on CI builds the HA venv
 
 
-@pytest.fixture(scope="module")
-def ha_check() -> Iterator[HaChecker]:
-    checker = HaChecker(ha_python())
+@pytest.fixture(scope="module", params=["2024.1", "2025.4"])
+def ha_check(request: pytest.FixtureRequest) -> Iterator[HaChecker]:
+    """Home Assistant's validators: 2024.1 (oldest we serve) and 2025.4 (parses device mode)."""
+    checker = HaChecker(ha_python(request.param))
     yield checker
     checker.close()
 
