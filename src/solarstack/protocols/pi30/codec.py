@@ -16,9 +16,9 @@ Firmware tolerance, by rule (not by `if` per model):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 
 from solarstack.core.errors import FrameError
 from solarstack.core.fields import Field, Kind, Value
@@ -85,7 +85,7 @@ _NOT_PLAIN = re.compile(r"[_nNiI]")
 class _Plan:
     """A compiled field table: per-token converters, and bit strings grouped per token.
 
-    Built once per command at import; decoding is then two flat loops (bench: QPIGS).
+    Built once per command, on first use; decoding is then two flat loops (bench: QPIGS).
     Well-formed replies go through builtin float/int; anything they refuse ("-",
     "12.0" for an integer, junk) is decoded again by the careful converters.
     """
@@ -164,7 +164,10 @@ def _decode_flags(command: Command, payload: str) -> dict[str, Value]:
     return values
 
 
-_PLANS: Mapping[str, _Plan] = MappingProxyType({name: _Plan(cmd) for name, cmd in COMMANDS.items()})
+@functools.cache
+def _plan(name: str) -> _Plan:
+    """The compiled plan of one command, built on first use (a one-shot CLI decodes one)."""
+    return _Plan(COMMANDS[name])
 
 
 def decode(command: str, frame: bytes) -> dict[str, Value]:
@@ -184,7 +187,7 @@ def decode(command: str, frame: bytes) -> dict[str, Value]:
         raise FrameError(f"{command}: query answered ACK")
     if spec.style is Style.FLAGS:
         return _decode_flags(spec, payload)
-    return _PLANS[spec.name].run(payload)
+    return _plan(spec.name).run(payload)
 
 
 # --- the inverse, for the simulator ---------------------------------------------
