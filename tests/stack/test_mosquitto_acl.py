@@ -135,6 +135,15 @@ def test_reader_discovery_scoped_to_its_devices(conns) -> None:
     ]
 
 
+def test_web_reads_device_discovery_but_not_ha_internals(conns) -> None:
+    """The web labels fields from the device discovery payloads; Home Assistant's own topics stay private."""
+    web = conns("web")
+    assert not web.subscribe("homeassistant/#").is_failure
+    conns("homeassistant").publish("homeassistant/status", "online")
+    conns("inverter").publish("homeassistant/device/inverter/config", '{"dev": {}}')
+    assert web.received_until("homeassistant/device/inverter/config") == ["homeassistant/device/inverter/config"]
+
+
 def test_reader_receives_settings_and_ha_status_but_not_others(conns) -> None:
     inverter = conns("inverter")
     assert not inverter.subscribe("solarstack/inverter/set/+").is_failure
