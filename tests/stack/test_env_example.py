@@ -12,8 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from pydantic import TypeAdapter
-from pydantic import BaseModel as BaseSettings  # settings models are pydantic models
+from pydantic import BaseModel, TypeAdapter
 
 import solarstack.services
 from solarstack.core.settings import CommonSettings
@@ -23,11 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_NATIVE = {"COMPOSE_PROJECT_NAME"}
 
 
-def settings_models() -> list[type[BaseSettings]]:
+def settings_models() -> list[type[BaseModel]]:
     """CommonSettings and every subclass defined in a module under solarstack.services."""
     for info in pkgutil.walk_packages(solarstack.services.__path__, "solarstack.services."):
         importlib.import_module(info.name)
-    found: list[type[BaseSettings]] = [CommonSettings]
+    found: list[type[BaseModel]] = [CommonSettings]
     todo = list(CommonSettings.__subclasses__())
     while todo:
         cls = todo.pop()
@@ -56,7 +55,7 @@ def compose_variables() -> set[str]:
     return set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text()))
 
 
-def settings_fields() -> dict[str, tuple[type[BaseSettings], str]]:
+def settings_fields() -> dict[str, tuple[type[BaseModel], str]]:
     return {name.upper(): (model, name) for model in settings_models() for name in model.model_fields}
 
 
