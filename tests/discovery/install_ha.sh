@@ -3,12 +3,13 @@
 #
 # Home Assistant is not a project dependency: it pins hundreds of packages that clash with
 # ours, so it lives in a venv of its own that the tests call as a subprocess. Two lines:
-#   2024.1  homeassistant 2024.1.6 on Python 3.11 (per-entity discovery; the headless-HA
-#           test runs it). The extra pins are what HA would pip-install at start-up; we
-#           run it with --skip-pip, offline. About 2.5 min on an idle machine.
+#   2024.1  homeassistant 2024.1.6 on Python 3.11 (per-entity discovery). About 2.5 min on
+#           an idle machine.
+#   Both run headless in the tests with --skip-pip (offline), so the extra pins are what
+#   HA would otherwise pip-install at start-up.
 #   2025.4  homeassistant 2025.4.4 on Python 3.13 (pyenv's 3.13.x here): the newest line
 #           3.13.0 runs, and it parses device-based discovery (2024.11+) with its own code.
-#           Schema checks only. Several dependencies build from source: 5-20 min.
+#           Several dependencies build from source: 5-20 min.
 #
 # Usage: tests/discovery/install_ha.sh [LINE] [VENV_DIR]
 #   LINE     2024.1 (default) or 2025.4
@@ -42,7 +43,10 @@ case "$line" in
             echo "install_ha.sh: no Python 3.13 found (set SOLARSTACK_HA2025_PYTHON)" >&2
             exit 3  # the tests skip this line on a machine without Python 3.13
         fi
-        extra=(paho-mqtt==2.1.0)
+        # the MQTT client, and what the headless run loads at start-up (pins from HA's
+        # manifests: frontend, recorder) since it runs with --skip-pip
+        extra=(paho-mqtt==2.1.0 home-assistant-frontend==20250411.0 SQLAlchemy==2.0.39
+            fnv-hash-fast==1.4.0 psutil-home-assistant==0.0.1)
         ;;
     *)
         echo "install_ha.sh: unknown line '$line' (2024.1 or 2025.4)" >&2

@@ -1,10 +1,10 @@
-"""A real, headless Home Assistant (2024.1.6) ingests our per-entity discovery from a real
-Mosquitto, shows the entities' states, and sends commands back on our `set/` topics.
+"""A real, headless Home Assistant ingests our discovery from a real Mosquitto, shows the
+entities' states, and sends commands back on our `set/` topics: 2024.1.6 fed per-entity
+discovery, 2025.4.4 fed the device-based message.
 
 HA runs from its cached venv (see conftest.py) with a minimal config bound to loopback,
 is onboarded over HTTP and gets the MQTT integration through the config-flow API. The
-service side is the real MqttClient. 2024.1 predates device-based discovery, so this is
-the `entity` mode; device mode is validated component by component in test_ha_schema.py.
+service side is the real MqttClient.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 import requests
 from ha_venv import ha_python
 
-from solarstack.core.discovery import DeviceInfo, build_entity_discovery
+from solarstack.core.discovery import DeviceInfo, build_discovery, with_removals
 from solarstack.core.energy import PI30_COUNTERS
 from solarstack.core.fields import Field, Kind, Setting
 from solarstack.core.mqtt import MqttClient
@@ -83,6 +83,7 @@ class HomeAssistant:
     """A running `hass` on loopback, onboarded; `api()` calls its REST API with a token."""
 
     def __init__(self, python: Path, config_dir: Path, wait_for: Any) -> None:
+        self.mode = "entity"  # the discovery mode this HA is fed
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         config_dir.mkdir(parents=True, exist_ok=True)
@@ -141,9 +142,14 @@ class HomeAssistant:
             self.proc.wait()
 
 
-@pytest.fixture
-def home_assistant(tmp_path: Path, wait_for: Any) -> Iterator[HomeAssistant]:
-    ha = HomeAssistant(ha_python(), tmp_path / "ha", wait_for)
+# 2024.1 reads per-entity discovery only; 2025.4 reads the device-based message.
+MODES = {"2024.1": "entity", "2025.4": "device"}
+
+
+@pytest.fixture(params=sorted(MODES))
+def home_assistant(request: pytest.FixtureRequest, tmp_path: Path, wait_for: Any) -> Iterator[HomeAssistant]:
+    ha = HomeAssistant(ha_python(request.param), tmp_path / "ha", wait_for)
+    ha.mode = MODES[request.param]
     try:
         yield ha
     finally:
@@ -153,8 +159,15 @@ def home_assistant(tmp_path: Path, wait_for: Any) -> Iterator[HomeAssistant]:
 def test_home_assistant_shows_our_entities_and_commands_them(home_assistant, mosquitto, wait_for):
     ha = home_assistant
     ha.add_mqtt(mosquitto.host, mosquitto.port)
-    messages = build_entity_discovery(
-        "solarstack", "homeassistant", DEVICE, FIELDS, SETTINGS, origin_version="0.1.0", array_sizes={"cell_voltage": 2}
+    messages = build_discovery(
+        ha.mode,
+        "solarstack",
+        "homeassistant",
+        DEVICE,
+        FIELDS,
+        SETTINGS,
+        origin_version="0.1.0",
+        array_sizes={"cell_voltage": 2},
     )
     service = MqttClient(
         CommonSettings(mqtt_host=mosquitto.host, mqtt_port=mosquitto.port),
@@ -170,7 +183,7 @@ def test_home_assistant_shows_our_entities_and_commands_them(home_assistant, mos
             service.publish(topic, payload, retain=True)
         service.publish("solarstack/inverter1/state", json.dumps(STATE), retain=True)
 
-        # 2024.1 names entities "<device name> <entity name>"; newer HA takes def_ent_id.
+        # Both lines name entities "<device name> <entity name>"; HA 2025.10+ takes def_ent_id.
         def state_is(entity_id: str, value: str) -> bool:
             s = ha.state(entity_id)
             return s is not None and s["state"] == value
@@ -213,8 +226,19 @@ def test_home_assistant_shows_our_entities_and_commands_them(home_assistant, mos
             ("solarstack/inverter1/set/output_source_priority", b"utility"),
         ]
 
-        # a removed entity disappears
-        service.publish("homeassistant/sensor/inverter1/pv_energy_today/config", "", retain=True)
+        # a removed entity disappears (an empty entity message, or a platform-only component)
+        fewer = build_discovery(
+            ha.mode,
+            "solarstack",
+            "homeassistant",
+            DEVICE,
+            tuple(f for f in FIELDS if f.key != "pv_energy_today"),
+            SETTINGS,
+            origin_version="0.1.0",
+            array_sizes={"cell_voltage": 2},
+        )
+        for topic, payload in with_removals(messages, fewer):
+            service.publish(topic, payload, retain=True)
         wait_for(lambda: ha.state("sensor.inverter_1_pv_energy_today") is None, timeout=10, what="entity removed")
     finally:
         service.stop()  # publishes `offline` on the availability topic
