@@ -5,11 +5,11 @@
 # ours, so it lives in a venv of its own that the tests call as a subprocess. Two lines:
 #   2024.1  homeassistant 2024.1.6 on Python 3.11 (per-entity discovery). About 2.5 min on
 #           an idle machine.
-#   Both run headless in the tests with --skip-pip (offline), so the extra pins are what
-#   HA would otherwise pip-install at start-up.
 #   2025.4  homeassistant 2025.4.4 on Python 3.13 (pyenv's 3.13.x here): the newest line
 #           3.13.0 runs, and it parses device-based discovery (2024.11+) with its own code.
 #           Several dependencies build from source: 5-20 min.
+#   Both run headless in the tests with --skip-pip (offline), so the extra pins are what
+#   HA would otherwise pip-install at start-up.
 #
 # Usage: tests/discovery/install_ha.sh [LINE] [VENV_DIR]
 #   LINE     2024.1 (default) or 2025.4
