@@ -162,7 +162,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration")
     parser.add_argument("--clients", type=int, default=200, help="SSE clients")
     parser.add_argument("--events", type=int, default=20, help="states published during the SSE run")
-    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (the service default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         broker = Mosquitto(Path(tmp))

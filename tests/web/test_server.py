@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from web_support import DemoSite, WebServer, wait_for
 
@@ -60,7 +64,17 @@ class SseClient:
         self.sock.close()
 
 
-def test_stream_pushes_each_new_state_and_keeps_alive(web_server: WebServer, site: DemoSite) -> None:
+@pytest.fixture
+def one_worker(mosquitto: Any, site: DemoSite, tmp_path: Path) -> Iterator[WebServer]:
+    """One worker, so /metrics describes the same process that serves the stream."""
+    server = WebServer(mosquitto, tmp_path, "--workers", "1")
+    server.wait_ready(devices=4)
+    yield server
+    server.stop()
+
+
+def test_stream_pushes_each_new_state_and_keeps_alive(one_worker: WebServer, site: DemoSite) -> None:
+    web_server = one_worker
     client = SseClient(web_server.url)
     try:
         wait_for(lambda: any(e == "snapshot" for _, e, _ in client.events), 5, what="snapshot")
@@ -105,3 +119,31 @@ def test_many_stream_clients_and_clean_shutdown(web_server: WebServer, site: Dem
             c.close()
     assert code == 0
     assert time.monotonic() - started < 10
+
+
+def test_login_session_works_across_workers(mosquitto: Any, site: DemoSite, tmp_path: Path) -> None:
+    """Two workers (the default) must share the session key, or a login would work on one only."""
+    server = WebServer(mosquitto, tmp_path, WEB_PASSWORD="pw")
+    try:
+        server.wait_ready(devices=4)
+        http = requests.Session()
+        form = http.get(server.url + "/login", timeout=5).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token
+        resp = http.post(server.url + "/login", data={"password": "pw", "csrf_token": token.group(1)}, timeout=5)
+        assert resp.status_code == 200 and resp.url.endswith("/")
+        csrf = re.search(r'data-csrf="([^"]+)"', resp.text)
+        assert csrf
+        for _ in range(12):
+            # Fresh connections spread over both workers' accept loops.
+            r = requests.post(
+                server.url + "/api/command",
+                json={"device": "inverter", "command": "QMOD"},
+                headers={"X-CSRF-Token": csrf.group(1), "Connection": "close"},
+                cookies=http.cookies,
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["result"]["fields"] == {"mode": "battery"}
+    finally:
+        server.stop()
