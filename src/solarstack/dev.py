@@ -40,6 +40,10 @@ _CLI = "import sys; from solarstack.cli import main; sys.exit(main())"
 # Port offsets from --port-base (0 = let the kernel pick each one).
 _PORTS = ("mqtt", "prometheus", "influx", "web", "sim_inverter", "sim_bms", "m_inverter", "m_bms", "m_collector")
 
+_SETTINGS_PREFIXES: tuple[str, ...] = (
+    *("MQTT_", "HA_", "INVERTER_", "BMS_", "HOUSE_", "WEATHER_", "WEB_", "INFLUX_", "PROMETHEUS_"),
+    *("METRICS_", "STATE_DIR", "LOG_FORMAT"),
+)
 DEFAULT_PORT_BASE = 18830
 RESTART_MIN_DELAY = 1.0
 RESTART_MAX_DELAY = 30.0
@@ -183,7 +187,8 @@ class Stack:
 
     # -- building ---------------------------------------------------------------------------
     def _base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MQTT_", "INVERTER_", "BMS_", "WEB_"))}
+        # The caller's own solarstack settings (a real .env exported) must not leak into the demo.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_SETTINGS_PREFIXES)}
         env.update(
             MQTT_HOST=self.host,
             MQTT_PORT=str(self.ports["mqtt"]),
