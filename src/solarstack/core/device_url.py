@@ -13,7 +13,8 @@ builds devices. `name` defaults to a slug of protocol and address.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from solarstack.core.errors import ConfigError
@@ -27,12 +28,13 @@ def slug(text: str) -> str:
     return _SLUG_RE.sub("_", text.lower()).strip("_")
 
 
-@dataclass(frozen=True)
-class DeviceURL:
+class DeviceURL(NamedTuple):
+    """A parsed device URL (a NamedTuple: cheap to define at `solarstack query` start-up)."""
+
     protocol: str
     transport: str
     address: str  # path for serial/hidraw, host:port for tcp, MAC for ble, bus/addr for i2c
-    options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    options: Mapping[str, str]
     raw: str = ""
 
     @property

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from solarstack.core.fields import UNITS, Field, FieldTable, Kind, Setting
@@ -185,7 +185,7 @@ def field_entities(device: str, f: Field, array_size: int | None = None) -> list
             return []
         # Each element is a number measured like a FLOAT row of the same unit; elements are
         # numbered from 1 like the collector's flattened keys (cell_voltage_01).
-        element = replace(f, kind=Kind.FLOAT)
+        element = f._replace(kind=Kind.FLOAT)
         return [
             _sensor(
                 device,

@@ -5,15 +5,19 @@ A protocol's generic decoder walks its table, and the same rows drive the MQTT J
 keys, Home Assistant discovery, Prometheus metric names, collector fields and UI
 labels. A device quirk is a row, not an `if`. Settings a device accepts are `Setting`
 rows, also data. This module holds types and unit facts only: no I/O, no protocol.
+
+The row types are immutable NamedTuples rather than dataclasses: `solarstack query`
+loads them on every run, and the dataclasses module (with the inspect module it pulls
+in) costs ~10 ms of a one-shot start-up that is benchmarked against the mpp-solar CLI.
+Change one with `row._replace(kind=...)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Kind(StrEnum):
@@ -25,8 +29,7 @@ class Kind(StrEnum):
     ARRAY = "array"  # a list of numbers (cell voltages); flattened by metrics and collector
 
 
-@dataclass(frozen=True, slots=True)
-class Unit:
+class Unit(NamedTuple):
     """What a unit means downstream: HA device_class and the Prometheus base unit."""
 
     device_class: str | None
@@ -63,8 +66,7 @@ UNITS: Mapping[str, Unit] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
+class Field(NamedTuple):
     """One value a device reports.
 
     `pos` is the token index for ASCII protocols or the byte offset for binary ones;
@@ -80,7 +82,7 @@ class Field:
     scale: float = 1.0
     fmt: str | None = None
     bit: int | str | None = None
-    options: Mapping[str, str] | None = field(default=None, hash=False, compare=False)
+    options: Mapping[str, str] | None = None
     device_class: str | None = None
     state_class: str | None = None
     diagnostic: bool = False
@@ -156,8 +158,7 @@ FieldTable = tuple[Field, ...]
 Value = float | int | str | bool | list[float] | list[int] | None
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(NamedTuple):
     """A value a device accepts, for HA select/number entities and the web console.
 
     `options` (select) or `minimum`/`maximum`/`step` (number) are the static bounds;
@@ -181,8 +182,7 @@ class Setting:
         return "select" if self.options else "number"
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """Decoded values of one answer, stamped (UTC) when the device answered."""
 
     device: str

@@ -7,21 +7,20 @@ hold one lock per device so a setting write never interleaves with a poll.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Mapping
+from typing import NamedTuple, Protocol
 
 from solarstack.core.fields import FieldTable, Reading, Setting, Value
 
 
-@dataclass(frozen=True)
-class SetResult:
+class SetResult(NamedTuple):
     """What a setting write did, published on `…/set/<setting>/result`."""
 
     ok: bool
     setting: str
     value: Value = None
     error: str | None = None
-    readback: dict[str, Value] = field(default_factory=dict)
+    readback: Mapping[str, Value] | None = None  # the read-back command's values
 
     def payload(self) -> dict[str, Value]:
         return {"ok": self.ok, "value": self.value, "error": self.error}

@@ -22,8 +22,6 @@ while charging, in version 0 it is (10000 - raw) * 0.01 A.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from solarstack.core.errors import ConfigError, CrcError, FrameError
 from solarstack.core.fields import Field, FieldTable, Kind, Value
 from solarstack.protocols.binary import read_field
@@ -219,7 +217,7 @@ def decode(frame: bytes) -> dict[str, Value]:
         if f.fmt is None or f.pos not in regs:
             continue
         # the row's value sits at byte 0 of its register's bytes
-        values[f.key] = read_field(replace(f, pos=0), regs[f.pos])
+        values[f.key] = read_field(f._replace(pos=0), regs[f.pos])
     cells: list[float] = []
     if 0x79 in regs:
         raw = regs[0x79]

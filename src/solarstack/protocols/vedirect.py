@@ -21,6 +21,7 @@ mA -> A, ‰ -> %, 0.01 kWh -> kWh). Labels we do not know are ignored, never fa
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -179,6 +180,8 @@ def _value(f: Field, raw: str) -> Value:
         try:
             number = float(raw)  # type: ignore[assignment]
         except ValueError:
+            number = math.nan  # type: ignore[assignment]
+        if not math.isfinite(number):  # "inf", "nan": line noise, never a device value
             raise FrameError(f"VE.Direct {f.key}: {raw!r} is not a number") from None
     if f.key == "time_to_go" and number == -1:
         return None  # "infinite": not a number a graph should plot

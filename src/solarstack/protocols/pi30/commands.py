@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, FieldTable, Kind
@@ -38,8 +37,7 @@ class Style(StrEnum):
     NONE = "none"  # setters: the reply is ACK or NAK
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(NamedTuple):
     """One PI30 command. Parameterised ones (`QPGSn`, `QEDyyyymmdd`, setters) carry a
     regular expression the full command text must match; `example` is valid text."""
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from solarstack.core.errors import SettingError
 from solarstack.core.fields import Setting, Value
@@ -32,8 +31,7 @@ from solarstack.protocols.pi30 import enums
 NOMINAL_VOLTAGES = (12.0, 24.0, 48.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Pi30Context:
+class Pi30Context(NamedTuple):
     """What a setter needs to know about the device (from its own answers)."""
 
     nominal_battery_voltage: float = 48.0
@@ -401,13 +399,12 @@ def settings_for(ctx: Pi30Context) -> tuple[Setting, ...]:
     narrowed = []
     for setting in SETTINGS:
         if setting.unit == "V" and setting.key != "battery_voltage_calibration":
-            setting = replace(
-                setting,
+            setting = setting._replace(
                 minimum=_round1((setting.minimum or 0.0) * factor),
                 maximum=_round1((setting.maximum or 0.0) * factor),
             )
         elif lists.get(setting.key):
             currents = lists[setting.key]
-            setting = replace(setting, minimum=min(currents), maximum=max(currents))
+            setting = setting._replace(minimum=min(currents), maximum=max(currents))
         narrowed.append(setting)
     return tuple(narrowed)
