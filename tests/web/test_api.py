@@ -230,8 +230,8 @@ def test_security_headers_and_local_assets(client: FlaskClient) -> None:
     for theme_page in ("/", "/lcars", "/charts", "/charts/lcars"):
         html = client.get(theme_page).get_data(as_text=True)
         # Nothing from a CDN: every asset is served by us.
-        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
-        assert assets and all(a.startswith("/static/") for a in assets), assets
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css)(?:\?v=[0-9a-f]+)?)"', html)
+        assert assets and all(a.startswith("/static/") and "?v=" in a for a in assets), assets
         for asset in assets:
             assert client.get(asset).status_code == 200
     assert client.get("/static/vendor/antonio/antonio-latin-400-normal.woff2").status_code == 200

@@ -10,9 +10,10 @@ and refuses commands with 503. This module must not start threads or connect any
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, url_for
 
 from solarstack.services.web import auth
 from solarstack.services.web.api import api
@@ -49,11 +50,19 @@ def create_app(
     app.register_blueprint(ops)
     app.register_blueprint(api)
     app.register_blueprint(pages)
-    # Vendored assets never change within a release: let browsers keep them a day.
+    # Assets may be cached for a day; their URLs carry `?v=` (newest asset's mtime), so an
+    # upgrade is picked up at once.
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 86400
+    version = asset_version(Path(app.static_folder or "."))
+    app.jinja_env.globals["asset"] = lambda filename: url_for("static", filename=filename, v=version)
     if not app.extensions["solarstack_guard"].login_required:
         app.wsgi_app = DataFastPath(app.wsgi_app, store, metrics)  # type: ignore[method-assign]
     return app
+
+
+def asset_version(static: Path) -> str:
+    newest = max((p.stat().st_mtime for p in static.rglob("*") if p.is_file()), default=0.0)
+    return format(int(newest), "x")
 
 
 class DataFastPath:

@@ -209,14 +209,20 @@
     }
   }
 
+  const WARNING_KEY = /warn|fault|alarm|protect|error|overload|fail|_loss$|_low$|_high$|_weak$|short|_locked$|_open$|_over$|_under$|derating|too_low|power_limit/;
+
   function renderWarnings() {
     const box = document.getElementById("warnings");
     if (!box) return;
     const active = [];
     for (const [device, dev] of Object.entries(model.devices)) {
+      // Setting read-backs (QFLAG's "overload bypass" enabled...) are configuration, not alarms.
+      const readbacks = new Set(Object.values(dev.settings || {}).map((s) => s.state_key).filter(Boolean));
       for (const [key, value] of Object.entries(dev.state || {})) {
+        if (readbacks.has(key)) continue;
         const info = fieldInfo(device, key);
-        const alarmish = /warn|fault|alarm|protect|error|overload|over_|under_|fail/.test(key);
+        // HA's device_class "problem" marks an alarm; without one, the key has to say so.
+        const alarmish = info.device_class === "problem" || WARNING_KEY.test(key);
         if (alarmish && value === true) active.push(dev.name + ": " + info.name);
         if (alarmish && Array.isArray(value) && value.length && typeof value[0] === "string") active.push(dev.name + ": " + value.join(", "));
         if (alarmish && typeof value === "string" && value && !/^(none|ok|no|0+)$/i.test(value)) active.push(dev.name + ": " + info.name + " " + value);
@@ -280,7 +286,7 @@
     for (const [name, dev] of packs) {
       let card = box.querySelector('[data-pack="' + name + '"]');
       if (!card) {
-        card = el("div", { class: "col-12 col-xl-6", "data-pack": name }, [
+        card = el("div", { class: packs.length > 1 ? "col-12 col-xxl-6" : "col-12", "data-pack": name }, [
           el("div", { class: "card tile h-100" }, [
             el("div", { class: "card-header tile-head", text: dev.name }),
             el("div", { class: "card-body" }, [
@@ -324,14 +330,20 @@
         ]));
       });
       const dl = clear(card.querySelector(".pack-values"));
+      const alarms = [];
       for (const [key, value] of Object.entries(state)) {
         if (key === "ts" || key === cellKey) continue;
         const fi = fieldInfo(name, key);
-        const important = /soc|capacity|current|voltage|power|temp|balanc|alarm|fault|protect|warn|mos|cycle/.test(key) || fi.unit === "°C";
+        if (typeof value === "boolean" && (fi.device_class === "problem" || /alarm|fault|protect|warn/.test(key))) {
+          // A pack has a dozen alarm flags: list the raised ones, not sixteen "off" rows.
+          if (value) alarms.push(fi.name);
+          continue;
+        }
+        const important = /soc|capacity|current|voltage|power|temp|balanc|mos|cycle/.test(key) || fi.unit === "°C";
         if (!important) continue;
-        const alarm = value === true && /alarm|fault|protect|warn/.test(key);
-        dl.append(el("dt", { text: fi.name }), el("dd", { class: alarm ? "alarm" : null, text: fmt(value, fi.unit), "data-device": name, "data-key": key }));
+        dl.append(el("dt", { text: fi.name }), el("dd", { text: fmt(value, fi.unit), "data-device": name, "data-key": key }));
       }
+      dl.prepend(el("dt", { text: "Alarms" }), el("dd", { class: alarms.length ? "alarm" : null, "data-alarms": name, text: alarms.length ? alarms.join(", ") : "none" }));
     }
   }
 
