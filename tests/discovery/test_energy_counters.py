@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solarstack.core.energy import PI30_COUNTERS, Counter, EnergyCounters, Term, positive_area
+from solarstack.core.energy import Counter, EnergyCounters, Term, positive_area
 from solarstack.core.fields import Kind
+from solarstack.services.inverter.energy import PI30_COUNTERS
 
 T0 = datetime(2026, 6, 1, 10, 0, 0, tzinfo=UTC)
 POWER = (Counter("pv_energy", "PV energy", (Term(("pv_power",)),)),)

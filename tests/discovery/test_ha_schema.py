@@ -14,8 +14,9 @@ import pytest
 from ha_venv import HaChecker, ha_python
 
 from solarstack.core.discovery import DeviceInfo, build_device_discovery, build_entity_discovery, with_removals
-from solarstack.core.energy import PI30_COUNTERS, EnergyCounters
+from solarstack.core.energy import EnergyCounters
 from solarstack.core.fields import UNITS, Field, Kind, Setting
+from solarstack.services.inverter.energy import PI30_COUNTERS
 
 # Building the venv on CI (first use) takes minutes; afterwards each test takes ~1 s.
 pytestmark = pytest.mark.timeout(3600)

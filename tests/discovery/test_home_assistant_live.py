@@ -21,10 +21,10 @@ import requests
 from ha_venv import ha_python
 
 from solarstack.core.discovery import DeviceInfo, build_discovery, with_removals
-from solarstack.core.energy import PI30_COUNTERS
 from solarstack.core.fields import Field, Kind, Setting
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
+from solarstack.services.inverter.energy import PI30_COUNTERS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -114,40 +114,6 @@ def _number(v: Value) -> float | None:
     return f if math.isfinite(f) else None
 
 
-#: PI30 inverters (QPIGS keys). PI30 reports no grid power, so grid import is the power
-#: balance of what it does report: grid = load + battery charge - PV - battery discharge
-#: (everything entering the inverter equals everything leaving it). Conversion losses
-#: make this read a few percent low, and in battery mode the same losses keep it at or
-#: below zero, which the counter drops; the gate stops it outright when the AC input
-#: is absent. Battery power is current * battery voltage on each side of the pack.
-PI30_COUNTERS: tuple[Counter, ...] = (
-    Counter("pv_energy", "PV energy", (Term(("pv_input_power",)),)),
-    Counter("load_energy", "Load energy", (Term(("ac_output_active_power",)),)),
-    Counter(
-        "battery_charge_energy",
-        "Battery charge energy",
-        (Term(("battery_charging_current", "battery_voltage")),),
-    ),
-    Counter(
-        "battery_discharge_energy",
-        "Battery discharge energy",
-        (Term(("battery_discharge_current", "battery_voltage")),),
-    ),
-    Counter(
-        "grid_import_energy",
-        "Grid import energy",
-        (
-            Term(("ac_output_active_power",)),
-            Term(("battery_charging_current", "battery_voltage")),
-            Term(("pv_input_power",), -1.0),
-            Term(("battery_discharge_current", "battery_voltage"), -1.0),
-        ),
-        gate="ac_input_voltage",
-        gate_min=90.0,  # below any mains voltage; PI30 shows a few volts of noise without grid
-    ),
-)
-
-
 def positive_area(p0: float, p1: float, seconds: float) -> float:
     """Joules under the positive part of the straight line from p0 to p1 watts."""
     if p0 >= 0 and p1 >= 0:

@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry
 
 from solarstack.core.device_url import DeviceURL, parse_device_list
 from solarstack.core.discovery import DeviceInfo
-from solarstack.core.energy import PI30_COUNTERS
 from solarstack.core.errors import ConfigError, SolarstackError
 from solarstack.core.health import HealthServer, Readiness
 from solarstack.core.log import setup_logging
@@ -25,6 +24,7 @@ from solarstack.core.poller import CircuitBreaker, Schedule
 from solarstack.core.runtime import run_service
 from solarstack.core.settings import load
 from solarstack.devices.pi30 import Pi30Device, open_device
+from solarstack.services.inverter.energy import PI30_COUNTERS
 from solarstack.services.inverter.settings import InverterSettings
 from solarstack.services.reader import DeviceReader
 
