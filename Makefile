@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install deps test lint bench demo clean
+.PHONY: help install deps ha test lint bench demo clean
 
 help:
 	@echo "make demo   run the whole stack locally with simulated devices (no Docker)"
@@ -23,7 +23,12 @@ install: $(STAMP)
 deps:
 	@scripts/system-deps.sh
 
-test: deps install
+# Home Assistant 2024.1 in its own cached venv: the discovery tests validate our payloads
+# with HA's own schemas (tests/discovery/install_ha.sh; 2025.4 is built by CI on demand).
+ha:
+	@tests/discovery/install_ha.sh 2024.1
+
+test: deps install ha
 	$(VENV)/bin/pytest -q
 
 lint: install
