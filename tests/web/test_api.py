@@ -138,6 +138,9 @@ def test_command_without_credentials_is_401_and_nothing_published(
         ("output_source_priority", "turbo"),  # not an option
         ("no_such_setting", "1"),  # not allow-listed
         ("battery_recharge_voltage", "NaN"),
+        # Inside discovery's 0-58 V box, but PI30's own rule is 00.0 or 48-58 V on a 48 V unit:
+        # the web runs the protocol's setter check too (the model names PI30).
+        ("battery_redischarge_voltage", 30.0),
     ],
 )
 def test_bad_value_is_400_and_nothing_published(

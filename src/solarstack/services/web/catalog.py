@@ -33,6 +33,7 @@ _ABBREVIATIONS = {
     "mdl": "model",
     "mf": "manufacturer",
     "sw": "sw_version",
+    "hw": "hw_version",
 }
 
 
@@ -120,6 +121,7 @@ class Catalog:
     device: str
     name: str
     model: str = ""
+    hardware: str = ""  # HA hw_version; readers may name their protocol here ("PI30")
     fields: Mapping[str, FieldInfo] = field(default_factory=dict)
     settings: Mapping[str, SettingInfo] = field(default_factory=dict)
 
@@ -218,6 +220,7 @@ def parse_discovery(device: str, payload: Mapping[str, Any]) -> Catalog:
         device=device,
         name=str(dev.get("name") or device),
         model=str(dev.get("model") or ""),
+        hardware=str(dev.get("hw_version") or ""),
         fields=fields,
         settings=settings,
     )

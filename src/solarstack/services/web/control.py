@@ -79,10 +79,10 @@ class Commands:
     # -- the allow-list --------------------------------------------------------------
 
     def _named_protocol(self, device: str) -> ModuleType | None:
-        """The device's protocol when discovery's model names one (e.g. "PI30 inverter")."""
+        """The device's protocol when discovery's model or hw_version names it ("PI30 inverter", "jkserial")."""
         catalog = self._store.catalog(device)
-        model = (catalog.model if catalog else "").lower()
-        named = [m for name, m in self._protocols.items() if name in model]
+        words = set(re.split(r"[^a-z0-9]+", f"{catalog.model} {catalog.hardware}".lower())) if catalog else set()
+        named = [m for name, m in self._protocols.items() if name in words]
         return named[0] if len(named) == 1 else None
 
     def _protocols_for(self, device: str) -> list[ModuleType]:
