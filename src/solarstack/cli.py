@@ -77,6 +77,9 @@ def _delegate(module: str, what: str, argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["dev"]:  # argparse's REMAINDER would drop options that come first
+        return _delegate("solarstack.dev", "solarstack dev", argv[1:])
     args = _parser().parse_args(argv)
     from solarstack.core.errors import ConfigError, SolarstackError
 

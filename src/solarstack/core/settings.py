@@ -55,10 +55,12 @@ def load(model: type[S], env: Mapping[str, str] | None = None) -> S:
     """Build a settings model from the environment (or `env`), or raise a one-line ConfigError.
 
     A variable's name is its field's name in capitals (MQTT_PORT -> mqtt_port); other
-    variables are ignored. `env` given: only those are read (tests, `solarstack dev`).
+    variables are ignored, and so is an empty one (the default applies). `env` given: only
+    those are read (tests, `solarstack dev`).
     """
     source = os.environ if env is None else env
-    values = {name: source[name.upper()] for name in model.model_fields if name.upper() in source}
+    # An empty value means "not set": .env files and compose list every variable, most empty.
+    values = {name: source[name.upper()] for name in model.model_fields if source.get(name.upper(), "") != ""}
     try:
         return model.model_validate(values)
     except ValidationError as exc:
