@@ -313,10 +313,17 @@ class WebServer:
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"web exited {self.proc.returncode}:\n{self.log.read_text()}")
+            # Every worker must be ready: fresh connections land on either worker's accept loop,
+            # so several in a row must all see the broker and the devices.
             try:
-                if requests.get(self.url + "/ready", timeout=1).status_code != 200:
-                    return False
-                return len(requests.get(self.url + "/api/data", timeout=1).json()["devices"]) >= devices
+                for _ in range(8):
+                    close = {"Connection": "close"}
+                    if requests.get(self.url + "/ready", timeout=1, headers=close).status_code != 200:
+                        return False
+                    data = requests.get(self.url + "/api/data", timeout=1, headers=close).json()
+                    if len(data["devices"]) < devices:
+                        return False
+                return True
             except requests.RequestException:
                 return False
 
