@@ -4,7 +4,7 @@
 # tests, podman for the compose stack test). Only as root, and only what is missing.
 set -euo pipefail
 packages=(mosquitto mosquitto-clients prometheus victoria-metrics chromium chromium-driver
-          podman buildah runc iptables netavark aardvark-dns debootstrap)
+          podman buildah runc iptables netavark aardvark-dns debootstrap wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

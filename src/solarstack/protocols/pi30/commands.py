@@ -324,7 +324,8 @@ _QUERIES: tuple[Command, ...] = (
     _q("QPIGS", "general status", QPIGS),
     _q("QPIGS2", "general status, second PV input (MAX)", QPIGS2),
     _q("QMOD", "device mode", (choice("mode", 0, enums.MODE),), style=Style.WHOLE),
-    _q("QPIWS", "warning status", bits(0, 32, enums.QPIWS_BITS)),
+    # device_class "problem": HA and the web show these as alarms, not plain on/off states
+    _q("QPIWS", "warning status", bits(0, 32, enums.QPIWS_BITS, device_class="problem")),
     _q("QDI", "default settings", QDI),
     _q(
         "QMCHGCR",

@@ -56,6 +56,7 @@ def identify(device: Pi30Device, url: DeviceURL) -> DeviceInfo:
         name=url.option("title") or device.id.replace("_", " ").title(),
         manufacturer="Voltronic Power",
         model=found.get("model_name") or "PI30 inverter",
+        hw_version="PI30",  # the protocol: the web picks its allow-list and range checks by it
         sw_version=found.get("main_cpu_firmware"),
         serial_number=found.get("serial_number"),
     )
