@@ -11,13 +11,17 @@ Must not build settings, devices or MQTT clients: the service's `main` does.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from solarstack.core.errors import ConfigError
+from solarstack.core.log import setup_logging
+from solarstack.core.settings import CommonSettings, load
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,7 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
 ServiceMain = Callable[[asyncio.Event], Awaitable[None]]
+S = TypeVar("S", bound=CommonSettings)
 
 
 async def _supervise(main: ServiceMain) -> None:
@@ -64,3 +69,26 @@ def run_service(main: ServiceMain) -> int:
         log.exception("service failed")
         return EXIT_FAILED
     return EXIT_OK
+
+
+def run_from_env(
+    argv: list[str],
+    *,
+    prog: str,
+    description: str,
+    model: type[S],
+    serve: Callable[[S, asyncio.Event], Awaitable[None]],
+) -> int:
+    """The whole `solarstack run <service>` for a service configured only by environment:
+    `--help` shows `description`; settings are loaded once (ConfigError: one line, exit 2);
+    logging is set up; then `serve(settings, stop)` runs under `run_service`."""
+    argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args(argv)
+    try:
+        settings = load(model)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(settings.log_level, settings.log_format)
+    return run_service(lambda stop: serve(settings, stop))

@@ -30,6 +30,7 @@ from solarstack import __version__
 from solarstack.core import discovery
 from solarstack.core.energy import Counter, EnergyCounters
 from solarstack.core.fields import Field, FieldTable, Reading, Value
+from solarstack.core.health import Readiness
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.poller import CircuitBreaker, Poller, Schedule
 from solarstack.core.settings import CommonSettings
@@ -42,6 +43,15 @@ T = TypeVar("T")
 def iso(ts: datetime) -> str:
     """ISO-8601 UTC with a Z, millisecond precision: the `ts` of every state message."""
     return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def readiness(readers: Sequence[DeviceReader]) -> Readiness:
+    """A reader service is ready once it reaches the broker and one of its devices answered."""
+    if not any(r.mqtt.connected for r in readers):
+        return Readiness(False, "not connected to the MQTT broker")
+    if not any(r.ready.is_set() for r in readers):
+        return Readiness(False, f"no answer yet from {', '.join(r.device.id for r in readers)}")
+    return Readiness(True)
 
 
 class DeviceReader:

@@ -15,10 +15,8 @@ Must not know any wire protocol: devices come from the device layer by URL.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import sys
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -29,17 +27,15 @@ from solarstack.core.device_url import DEVICE_ID_RE, DeviceURL, parse_device_lis
 from solarstack.core.discovery import DeviceInfo
 from solarstack.core.energy import Counter, Term
 from solarstack.core.errors import ConfigError
-from solarstack.core.health import HealthServer, Readiness
-from solarstack.core.log import setup_logging
+from solarstack.core.health import HealthServer
 from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.poller import Schedule
-from solarstack.core.runtime import run_service
-from solarstack.core.settings import load
+from solarstack.core.runtime import run_from_env
 from solarstack.devices.bms import BmsDevice
 from solarstack.devices.bms import open_device as open_stream_pack
 from solarstack.services.bms.group import BatteryGroup
 from solarstack.services.bms.settings import BmsSettings
-from solarstack.services.reader import DeviceReader
+from solarstack.services.reader import DeviceReader, readiness
 
 log = logging.getLogger("solarstack.bms")
 
@@ -162,14 +158,9 @@ async def serve(settings: BmsSettings, stop: asyncio.Event) -> None:
     for g in groups:
         metrics.bind_mqtt(g.mqtt)
 
-    def ready() -> Readiness:
-        if not any(r.mqtt.connected for r in readers):
-            return Readiness(False, "not connected to MQTT")
-        if not any(r.ready.is_set() for r in readers):
-            return Readiness(False, "no pack has answered yet")
-        return Readiness(True)
-
-    health = HealthServer(registry, ready, service="bms", host=settings.metrics_host, port=settings.metrics_port)
+    health = HealthServer(
+        registry, lambda: readiness(readers), service="bms", host=settings.metrics_host, port=settings.metrics_port
+    )
     if settings.metrics_port:
         await health.start()
     log.info("bms reader: %s", ", ".join(r.device.id for r in readers))
@@ -196,13 +187,4 @@ METRICS_PORT, LOG_LEVEL, LOG_FORMAT."""
 
 def run(argv: list[str]) -> int:
     """Entry point of `solarstack run bms` (configuration from the environment)."""
-    argparse.ArgumentParser(
-        prog="solarstack run bms", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
-    ).parse_args(argv)
-    try:
-        settings = load(BmsSettings)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level, settings.log_format)
-    return run_service(lambda stop: serve(settings, stop))
+    return run_from_env(argv, prog="solarstack run bms", description=HELP, model=BmsSettings, serve=serve)

@@ -7,26 +7,22 @@ server. Protocol knowledge stays in devices/ and protocols/; this module wires.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import sys
 
 from prometheus_client import CollectorRegistry
 
 from solarstack.core.device_url import DeviceURL, parse_device_list
 from solarstack.core.discovery import DeviceInfo
 from solarstack.core.errors import ConfigError, SolarstackError
-from solarstack.core.health import HealthServer, Readiness
-from solarstack.core.log import setup_logging
+from solarstack.core.health import HealthServer
 from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.poller import CircuitBreaker, Schedule
-from solarstack.core.runtime import run_service
-from solarstack.core.settings import load
+from solarstack.core.runtime import run_from_env
 from solarstack.devices.pi30 import Pi30Device, open_device
 from solarstack.services.inverter.energy import PI30_COUNTERS
 from solarstack.services.inverter.settings import InverterSettings
-from solarstack.services.reader import DeviceReader
+from solarstack.services.reader import DeviceReader, readiness
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +87,9 @@ async def serve(settings: InverterSettings, stop: asyncio.Event) -> None:
         metrics.bind_mqtt(reader.mqtt)
         readers.append(reader)
 
-    def ready() -> Readiness:
-        if not all(r.mqtt.connected for r in readers):
-            return Readiness(False, "not connected to the MQTT broker")
-        waiting = [r.device.id for r in readers if not r.ready.is_set()]
-        if len(waiting) == len(readers):
-            return Readiness(False, f"no answer yet from {', '.join(waiting)}")
-        return Readiness(True)
-
-    health = HealthServer(registry, ready, service="inverter", host=settings.metrics_host, port=settings.metrics_port)
+    health = HealthServer(
+        registry, lambda: readiness(readers), service="inverter", host=settings.metrics_host, port=settings.metrics_port
+    )
     if settings.metrics_port:
         await health.start()
     try:
@@ -109,13 +99,5 @@ async def serve(settings: InverterSettings, stop: asyncio.Event) -> None:
 
 
 def run(argv: list[str]) -> int:
-    argparse.ArgumentParser(
-        prog="solarstack run inverter", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter
-    ).parse_args(argv)
-    try:
-        settings = load(InverterSettings)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level, settings.log_format)
-    return run_service(lambda stop: serve(settings, stop))
+    """Entry point of `solarstack run inverter` (configuration from the environment)."""
+    return run_from_env(argv, prog="solarstack run inverter", description=HELP, model=InverterSettings, serve=serve)
