@@ -19,6 +19,7 @@ JK over Bluetooth (jk02+ble) is asynchronous and lives in devices/bms_ble.py.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -44,8 +45,10 @@ class BmsDevice(Device, Protocol):
     def poll_budget(self, command: str) -> float: ...
 
 
-class StreamBms:
-    """What the three stream protocols share: the exchange loop and the Device face."""
+class StreamBms(ABC):
+    """What the three stream protocols share: the exchange loop and the Device face.
+    Each protocol's subclass says what it asks (`default_commands`), how (`query`) and
+    what comes back (`table`)."""
 
     protocol = ""
 
@@ -102,14 +105,14 @@ class StreamBms:
     def commands(self) -> tuple[str, ...]:
         return self.default_commands()
 
-    def default_commands(self) -> tuple[str, ...]:
-        raise NotImplementedError
+    @abstractmethod
+    def default_commands(self) -> tuple[str, ...]: ...
 
-    def query(self, command: str) -> Reading:
-        raise NotImplementedError
+    @abstractmethod
+    def query(self, command: str) -> Reading: ...
 
-    def table(self, command: str) -> FieldTable:
-        raise NotImplementedError
+    @abstractmethod
+    def table(self, command: str) -> FieldTable: ...
 
     def is_query(self, command: str) -> bool:
         return command.lower() in self.commands()
