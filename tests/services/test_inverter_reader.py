@@ -325,3 +325,33 @@ def test_device_faults_give_retries_availability_and_exact_counters(
     finally:
         reader.output()
         rec.stop()
+
+
+def test_entities_gone_since_the_last_run_are_removed(
+    mosquitto: Broker, sim: Sim, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    """Discovery retained by an earlier run that polled QPIGS2 loses the PV2 entities when the
+    reader comes back without it: Home Assistant is told to remove them ({"p": platform})."""
+    rec = Recorder(mosquitto).start()
+    topic = "homeassistant/device/inv1/config"
+    try:
+        first = start_reader(mosquitto, sim, tmp_path, wait_for, INVERTER_COMMANDS="QPIGS:0.5,QPIGS2:0.5")
+        wait_for(lambda: "pv2_input_power" in json.loads(rec.last(topic) or b"{}").get("cmps", {}), 10)
+        first.output()
+        second = start_reader(mosquitto, sim, tmp_path, wait_for, INVERTER_COMMANDS="QPIGS:0.5")
+        try:
+            cmps = wait_for(
+                lambda: (
+                    (c := json.loads(rec.last(topic) or b"{}").get("cmps", {})).get("pv2_input_power")
+                    == {"p": "sensor"}
+                    and c
+                ),
+                10,
+                what="PV2 entities removed",
+            )
+        finally:
+            second.output()
+    finally:
+        rec.stop()
+    assert cmps["pv2_input_voltage"] == {"p": "sensor"}
+    assert cmps["pv_input_power"]["p"] == "sensor" and "uniq_id" in cmps["pv_input_power"]  # still there

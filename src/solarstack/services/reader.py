@@ -31,6 +31,7 @@ from solarstack.core import discovery
 from solarstack.core.energy import Counter, EnergyCounters
 from solarstack.core.fields import Field, FieldTable, Reading, Value
 from solarstack.core.health import Readiness
+from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.poller import CircuitBreaker, Poller, Schedule
 from solarstack.core.settings import CommonSettings
@@ -64,7 +65,7 @@ class DeviceReader:
         schedules: Sequence[Schedule],
         *,
         info: discovery.DeviceInfo,
-        metrics: Any = None,
+        metrics: ServiceMetrics | None = None,
         counters: Sequence[Counter] = (),
         energy_command: str | None = None,
         allow_settings: bool = True,
@@ -86,7 +87,11 @@ class DeviceReader:
         self._io = asyncio.Lock()  # one exchange at a time on the device's link
         self._loop: asyncio.AbstractEventLoop | None = None
         self._extra_fields: dict[str, Field] = {}
-        self._published_discovery: list[discovery.Message] = []
+        self._published_discovery: list[discovery.Message] = []  # what the device has now
+        self._sent_discovery: dict[str, str] = {}  # topic -> last payload sent (removals included)
+        # every (topic, payload) this process sent: our own messages come back from the broker
+        # (we subscribe to read stale copies) and must not be taken for stale ones
+        self._ours: set[tuple[str, int]] = set()
         self._energy_command = energy_command
         interval = min((s.every for s in self.schedules if s.command == energy_command), default=60.0)
         self.energy = (
@@ -145,10 +150,27 @@ class DeviceReader:
         )
 
     def publish_discovery(self) -> None:
+        """Send all of it: on (re)connect, on HA's birth, when the field set grew."""
         current = self.discovery_messages()
-        for topic, payload in discovery.with_removals(self._published_discovery, current):
-            self.mqtt.publish(topic, payload, qos=1, retain=True)
+        self._send_discovery(discovery.with_removals(self._published_discovery, current), force=True)
         self._published_discovery = current
+
+    def _send_discovery(self, messages: Sequence[discovery.Message], *, force: bool = False) -> None:
+        for topic, payload in messages:
+            if force or self._sent_discovery.get(topic) != payload:
+                self.mqtt.publish(topic, payload, qos=1, retain=True)
+                self._sent_discovery[topic] = payload
+                self._ours.add((topic, hash(payload)))
+
+    def _on_discovery_seen(self, topic: str, payload: str) -> None:
+        """A discovery message for this device came from the broker: our own echo, or the
+        retained copy an earlier run left. A copy that is not what we sent is stale: its
+        entities that no longer exist (fields of a command no longer polled, a firmware's
+        old extras) are removed in Home Assistant, as if this process had published it."""
+        if not payload or (topic, hash(payload)) in self._ours:
+            return
+        current = self._published_discovery or self.discovery_messages()
+        self._send_discovery(discovery.with_removals([(topic, payload)], current))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -160,6 +182,10 @@ class DeviceReader:
             self.settings.ha_discovery_prefix, lambda: self._call_soon(self.publish_discovery)
         )
         self.mqtt.subscribe(birth_topic, birth_handler)
+        for topic_filter in discovery.discovery_subscriptions(self.settings.ha_discovery_prefix, self.device.id):
+            self.mqtt.subscribe(
+                topic_filter, lambda t, p: self._call_soon(self._on_discovery_seen, t, p.decode("utf-8", "replace"))
+            )
         self.mqtt.start()
         try:
             await self.poller.run(stop)
