@@ -109,8 +109,8 @@ for reader in inverter bms house; do
         printf 'topic read %s/status\n' "$ha_prefix"
         for id in $ids; do
             printf 'topic readwrite %s/%s/#\n' "$prefix" "$id"
-            printf 'topic write %s/device/%s/config\n' "$ha_prefix" "$id"
-            printf 'topic write %s/+/%s/+/config\n' "$ha_prefix" "$id"
+            printf 'topic readwrite %s/device/%s/config\n' "$ha_prefix" "$id"
+            printf 'topic readwrite %s/+/%s/+/config\n' "$ha_prefix" "$id"
         done
     } >>"$tmp_acl"
 done

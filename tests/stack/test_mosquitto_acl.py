@@ -135,6 +135,15 @@ def test_reader_discovery_scoped_to_its_devices(conns) -> None:
     ]
 
 
+def test_reader_reads_back_only_its_own_discovery(conns) -> None:
+    """A reader reads its retained discovery at start (to remove entities it no longer has)."""
+    bms = conns("bms")
+    assert not bms.subscribe("homeassistant/device/+/config").is_failure
+    conns("inverter").publish("homeassistant/device/inverter/config", '{"dev": {}}')  # not the bms's
+    bms.publish("homeassistant/device/pack1/config", '{"dev": {}}')
+    assert bms.received_until("homeassistant/device/pack1/config") == ["homeassistant/device/pack1/config"]
+
+
 def test_web_reads_device_discovery_but_not_ha_internals(conns) -> None:
     """The web labels fields from the device discovery payloads; Home Assistant's own topics stay private."""
     web = conns("web")
