@@ -46,9 +46,7 @@ def test_imports_only_go_down(layer: str) -> None:
     files = sorted((SRC / layer).rglob("*.py"))
     assert files, f"layer {layer} has no modules"
     bad = [
-        f"{p.relative_to(SRC)} imports solarstack.{m}"
-        for p in files
-        for m in sorted(_imports(p) & FORBIDDEN[layer])
+        f"{p.relative_to(SRC)} imports solarstack.{m}" for p in files for m in sorted(_imports(p) & FORBIDDEN[layer])
     ]
     assert not bad, "\n".join(bad)
 
