@@ -28,7 +28,7 @@ deps:
 ha:
 	@tests/discovery/install_ha.sh 2024.1
 
-test: deps install ha
+test: deps install ha lint
 	$(VENV)/bin/pytest -q
 
 lint: install
