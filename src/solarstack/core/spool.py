@@ -13,15 +13,21 @@ means a commit appends to the WAL without an fsync; fsyncs happen only at checkp
 crash, and an SD card sees few syncs. Beyond `max_messages` the OLDEST are dropped
 and counted: fresh data matters more than week-old data after a long outage.
 
+The database is opened on first use (or at start when a spool file is already there):
+a reader whose broker never goes away never loads sqlite3 (~1 MB of a 40 MB budget).
+
 Thread-safe (one lock around one connection). Must not know about MQTT or readings.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -51,18 +57,29 @@ class Spool:
             raise ValueError("max_messages must be at least 1")
         self.path = path
         self.max_messages = max_messages
+        self._checkpoint_pages = checkpoint_pages
         self._lock = threading.Lock()
         self._dropped = 0
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # check_same_thread=False: publishers and paho's network thread share it under _lock
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False, isolation_level=None)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
-        self._db.execute(_SCHEMA)
-        self._depth = int(self._db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+        self._db: sqlite3.Connection | None = None
+        self._depth = 0
+        if path is not None and path.exists():  # a previous run left messages, maybe
+            self._depth = int(self._open().execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            import sqlite3
+
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # check_same_thread=False: publishers and paho's network thread share it under _lock
+            db = sqlite3.connect(str(self.path or ":memory:"), check_same_thread=False, isolation_level=None)
+            if self.path is not None:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(f"PRAGMA wal_autocheckpoint={int(self._checkpoint_pages)}")
+            db.execute(_SCHEMA)
+            self._db = db
+        return self._db
 
     @property
     def depth(self) -> int:
@@ -76,24 +93,27 @@ class Spool:
 
     def append(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         with self._lock:
-            self._db.execute("BEGIN")
-            self._db.execute(
+            db = self._open()
+            db.execute("BEGIN")
+            db.execute(
                 "INSERT INTO spool (topic, payload, qos, retain) VALUES (?, ?, ?, ?)",
                 (topic, payload, qos, int(retain)),
             )
             excess = self._depth + 1 - self.max_messages
             if excess > 0:
-                self._db.execute(
+                db.execute(
                     "DELETE FROM spool WHERE id IN (SELECT id FROM spool ORDER BY id LIMIT ?)",
                     (excess,),
                 )
                 self._dropped += excess
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
             self._depth = self._depth + 1 - max(excess, 0)
 
     def peek(self, limit: int) -> list[SpooledMessage]:
         """The oldest `limit` messages, oldest first; they stay until `delete()`."""
         with self._lock:
+            if self._db is None:
+                return []
             rows = self._db.execute(
                 "SELECT id, topic, payload, qos, retain FROM spool ORDER BY id LIMIT ?", (limit,)
             ).fetchall()
@@ -104,6 +124,8 @@ class Spool:
         if not ids:
             return
         with self._lock:
+            if self._db is None:
+                return
             self._db.execute("BEGIN")
             cur = self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
             self._db.execute("COMMIT")
@@ -111,4 +133,6 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -40,6 +40,8 @@ from solarstack.devices.base import Device, SetResult
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+CONNECT_GRACE_SECONDS = 2.0
+
 
 def iso(ts: datetime) -> str:
     """ISO-8601 UTC with a Z, millisecond precision: the `ts` of every state message."""
@@ -187,6 +189,9 @@ class DeviceReader:
                 topic_filter, lambda t, p: self._call_soon(self._on_discovery_seen, t, p.decode("utf-8", "replace"))
             )
         self.mqtt.start()
+        # Give the broker a moment, so the first readings go straight to it rather than
+        # through the disk spool; a broker that is down costs only this bounded wait.
+        await asyncio.to_thread(self.mqtt.wait_connected, CONNECT_GRACE_SECONDS)
         try:
             await self.poller.run(stop)
         finally:
