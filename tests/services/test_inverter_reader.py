@@ -319,6 +319,8 @@ def test_device_faults_give_retries_availability_and_exact_counters(
         assert sim.control("clear").startswith("ok")
         wait_for(lambda: rec.last("solarstack/inv1/availability") == b"online", 20, what="online again")
         assert reader.metric("solarstack_device_up", device="inv1") == 1
+        # the pty was closed after the silent polls and reopened for the first good one
+        assert reader.metric("solarstack_reconnects_total", device="inv1") >= 1
         # the crc and nak counts did not move
         assert reader.metric("solarstack_poll_errors_total", kind="crc") == 3
         assert reader.metric("solarstack_poll_errors_total", kind="nak") == 1

@@ -189,6 +189,3 @@ class Reading(NamedTuple):
     ts: datetime
     values: dict[str, Value]
     fields: FieldTable
-
-    def field_map(self) -> dict[str, Field]:
-        return {f.key: f for f in self.fields}

@@ -28,8 +28,8 @@ from solarstack.protocols import jk02
 from solarstack.transports.ble import BleTransport
 
 DEFAULT_TIMEOUT = 10.0
-SERVICE_UUID = "0000ffe0-0000-1000-8000-00805f9b34fb"
-CHAR_UUID = "0000ffe1-0000-1000-8000-00805f9b34fb"  # notify and write share the characteristic
+# in GATT service 0xFFE0; notify and write share this one characteristic
+CHAR_UUID = "0000ffe1-0000-1000-8000-00805f9b34fb"
 
 LINK_FIELDS: FieldTable = (
     Field("rssi", 0, Kind.INT, "dBm", diagnostic=True),

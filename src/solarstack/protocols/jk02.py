@@ -129,12 +129,6 @@ DEVICE_INFO: FieldTable = (
     Field("serial_number", 86, Kind.TEXT, fmt="11s", diagnostic=True),
 )
 
-TABLES: Mapping[str, FieldTable] = {
-    "cell_info_24": CELL_INFO_24,
-    "cell_info_32": CELL_INFO_32,
-    "device_info": DEVICE_INFO,
-}
-
 
 def request(command: int, value: int = 0, length: int = 0) -> bytes:
     """The 20-byte request frame (0x96 cell info, 0x97 device info)."""

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from solarstack import __version__
 from solarstack.core import discovery
 from solarstack.core.energy import Counter, EnergyCounters
+from solarstack.core.errors import TransportError
 from solarstack.core.fields import Field, FieldTable, Reading, Value
 from solarstack.core.health import Readiness
 from solarstack.core.metrics import ServiceMetrics
@@ -87,6 +88,7 @@ class DeviceReader:
         self.state: dict[str, Value] = {}
         self.ready = asyncio.Event()  # set after the first successful poll
         self._io = asyncio.Lock()  # one exchange at a time on the device's link
+        self._link_lost = False  # a call failed on the link: the next success counts a reconnect
         self._loop: asyncio.AbstractEventLoop | None = None
         self._extra_fields: dict[str, Field] = {}
         self._published_discovery: list[discovery.Message] = []  # what the device has now
@@ -231,7 +233,16 @@ class DeviceReader:
                 raise
 
     async def _fetch(self, command: str) -> Reading:
-        return await self._locked(self.device.query, command)
+        try:
+            reading = await self._locked(self.device.query, command)
+        except TransportError:
+            self._link_lost = True  # devices close the link on these; the next call reopens it
+            raise
+        if self._link_lost:
+            self._link_lost = False
+            if self.metrics is not None:
+                self.metrics.reconnect(self.device.id)
+        return reading
 
     def _on_result(self, command: str, reading: Reading) -> None:
         values = dict(reading.values)

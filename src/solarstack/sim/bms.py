@@ -16,11 +16,9 @@ protocols' sessions. It must not do I/O of its own beyond printing the endpoint.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from collections.abc import Callable
-from types import FrameType
 
 from solarstack.protocols import daly, jkserial, vedirect
 from solarstack.protocols.binary import checksum8
@@ -265,12 +263,7 @@ def main(argv: list[str]) -> int:
     if args.control is not None:
         print(f"control tcp://127.0.0.1:{server.add_control('127.0.0.1', args.control)}", flush=True)
 
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        server.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    server.serve_forever()
+    server.serve_until_signal()
     return 0
 
 

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from types import FrameType
 
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, Kind, Value
@@ -635,12 +633,7 @@ def main(argv: list[str]) -> int:
     if control is not None:
         print(f"control tcp://{args.host}:{control}", flush=True)
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        server.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server.serve_forever()
+    server.serve_until_signal()
     return 0
 
 

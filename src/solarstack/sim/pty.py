@@ -27,6 +27,7 @@ import logging
 import os
 import random
 import selectors
+import signal
 import socket
 import threading
 import time
@@ -367,6 +368,16 @@ class StreamServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def serve_until_signal(self) -> None:
+        """Serve in this thread until SIGTERM or SIGINT (a simulator's `main`)."""
+
+        def stop(signum: int, frame: object) -> None:
+            self.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.serve_forever()
 
     def serve_forever(self) -> None:
         self._serving = True
