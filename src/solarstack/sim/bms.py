@@ -23,7 +23,7 @@ from collections.abc import Callable
 from solarstack.protocols import daly, jkserial, vedirect
 from solarstack.protocols.binary import checksum8
 from solarstack.sim.plant import Plant, PlantState
-from solarstack.sim.pty import BaseSession, Pacing, StreamServer, parse_fault
+from solarstack.sim.pty import BaseSession, Pacing, StreamServer, parse_fault, tcp_port
 
 PROTOCOLS = ("jkserial", "daly", "vedirect")
 DEFAULT_BAUD = {"jkserial": 115200, "daly": 9600, "vedirect": 19200}
@@ -237,9 +237,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--protocol", choices=PROTOCOLS, required=True)
     where = ap.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", nargs="?", const="", metavar="LINK", help="serve on a pty (optional stable symlink)")
-    where.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0 = any free port)")
+    where.add_argument("--tcp", type=tcp_port, metavar="PORT", help="serve on 127.0.0.1:PORT (0 = any free port)")
     ap.add_argument("--host", default="127.0.0.1", help="TCP address to bind")
-    ap.add_argument("--control", type=int, metavar="PORT", help="control port (faults at run time)")
+    ap.add_argument("--control", type=tcp_port, metavar="PORT", help="control port (faults at run time)")
     ap.add_argument("--fault", action="append", default=[], help="crc|garbage|silence|disconnect[:N|always]")
     ap.add_argument("--baud", type=int, help="pace replies like a serial line at this speed")
     ap.add_argument("--seed", type=int, default=1)

@@ -27,7 +27,7 @@ from solarstack.core.fields import Field, Kind, Value
 from solarstack.protocols import pi30
 from solarstack.protocols.pi30 import crc, enums
 from solarstack.sim.plant import ChargerPriority, Mode, OutputPriority, Plant, PlantConfig, PlantState
-from solarstack.sim.pty import BaseSession, Pacing, StreamServer, parse_fault
+from solarstack.sim.pty import BaseSession, Pacing, StreamServer, parse_fault, tcp_port
 
 SERIAL = "92932004102443"
 NOMINAL = 48.0
@@ -559,7 +559,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pty; prints its path")
-    where.add_argument("--tcp", type=int, metavar="PORT", help="serve on TCP PORT (0: any free port)")
+    where.add_argument("--tcp", type=tcp_port, metavar="PORT", help="serve on TCP PORT (0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="TCP bind address (default 127.0.0.1)")
     p.add_argument("--link", help="with --pty: keep a symlink at this path (survives a simulated unplug)")
     p.add_argument("--hid-reports", action="store_true", help="reply in zero-padded 8-byte USB-HID reports")
@@ -574,7 +574,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODE[:N|@P]",
         help="crc|nak|silence|garbage|disconnect on every reply; :N only the next N, @P that share of replies",
     )
-    p.add_argument("--control", type=int, metavar="PORT", help="control port (line protocol; see sim/pty.py)")
+    p.add_argument("--control", type=tcp_port, metavar="PORT", help="control port (line protocol; see sim/pty.py)")
     p.add_argument("--seed", type=int, default=1, help="plant model seed (same seed, same day)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     p.add_argument("--start", help="simulated start time, ISO 8601 (default: now)")

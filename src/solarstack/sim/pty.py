@@ -42,6 +42,20 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 
+def tcp_port(text: str) -> int:
+    """argparse type for --tcp / --control: 0 (any free port) to 65535, else a one-line error."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{text!r} is not a TCP port (0-65535; 0 picks a free one)")
+    return port
+
+
+tcp_port.__name__ = "TCP port"  # argparse names the type in its error line
+
+
 class Fault(StrEnum):
     CRC = "crc"  # checksum no longer matches
     NAK = "nak"  # the device refuses
