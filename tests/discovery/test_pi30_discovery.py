@@ -122,3 +122,19 @@ def test_settings_narrowed_to_the_unit_pass(ha_check, nominal):
     numbers = {r["object_id"]: r["config"] for r in results if r["component"] == "number"}
     assert numbers["set_battery_float_voltage"]["max"] == pytest.approx(58.4 * nominal / 48.0, abs=0.05)
     assert [(r["object_id"], r["errors"]) for r in results if r["errors"]] == []
+
+
+@pytest.mark.parametrize("allow_destructive", [False, True])
+def test_restore_defaults_is_discovered_only_when_enabled(ha_check, allow_destructive):
+    """Issue 8 item 1: what a reader offers is its device's settings(); restore defaults
+    (a factory reset) is among them only with INVERTER_ALLOW_DESTRUCTIVE. Either way HA
+    accepts every entity. (The device is built, never opened: no I/O.)"""
+    from solarstack.core.device_url import parse_device_url
+    from solarstack.devices.pi30 import open_device
+
+    device = open_device(parse_device_url("pi30+tcp://127.0.0.1:9?name=inverter1"), allow_destructive=allow_destructive)
+    results = ha_check(build("device", device.settings()), {STATE_TOPIC: json.dumps(full_state())})
+    ids = {r["object_id"] for r in results}
+    assert ("set_restore_defaults" in ids) is allow_destructive
+    assert "set_save_settings" in ids
+    assert [(r["object_id"], r["errors"]) for r in results if r["errors"]] == []

@@ -197,3 +197,74 @@ def test_settings_for_narrows_bounds_to_the_unit() -> None:
         with pytest.raises(SettingError):
             pi30.setter_command(key, (setting.maximum or 0.0) + 0.1, ctx)
     assert pi30.settings_for(CTX48) == pi30.SETTINGS  # the static bounds are the 48 V ones
+
+
+@pytest.mark.parametrize("key", ["restore_defaults", "save_settings"])
+@pytest.mark.parametrize("payload", ["NO", "", " ", "press", " PRESS", "PRESS ", "ON", "1", 1.0])
+def test_an_action_takes_only_the_exact_payload_press(key: str, payload: str | float) -> None:
+    # Issue 8 item 1: `NO` or an empty payload used to factory-reset the unit (PF).
+    with pytest.raises(SettingError, match="PRESS") as info:
+        pi30.setter_command(key, payload, CTX48)
+    assert "\n" not in str(info.value)
+
+
+def test_destructive_actions_are_marked_in_the_protocol() -> None:
+    # PF (restore defaults) erases every setting; PSAVE and the clock do not.
+    destructive = set(pi30.DESTRUCTIVE)
+    assert destructive == {"restore_defaults"}
+    assert destructive <= {a.key for a in pi30.ACTIONS}
+    assert {pi30.setter_command(k, pi30.PRESS, CTX48) for k in pi30.DESTRUCTIVE} == {"PF"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "command"),
+    [
+        ("battery_redischarge_voltage", "-0", "PBDV00.0"),  # never `PBDV-0.0`
+        ("battery_redischarge_voltage", "-0.0", "PBDV00.0"),
+        ("battery_float_voltage", "54.000", "PBFT54.0"),  # zeros are not decimals
+        ("battery_float_voltage", "5.4e1", "PBFT54.0"),
+        ("battery_float_voltage", " 54.1 ", "PBFT54.1"),
+        ("battery_float_voltage", 54.1, "PBFT54.1"),
+        ("max_charging_current", "60.0", "MCHGC060"),
+        ("max_charging_current", "1e1", "MCHGC010"),
+        ("battery_voltage_calibration", "-0", "BTA+00"),
+        ("battery_voltage_calibration", "-0.45", "BTA-09"),
+        ("clock", "2024-02-29 23:59:59", "DAT20240229235959"),  # a leap day exists
+    ],
+)
+def test_numbers_are_read_exactly(key: str, value: str | float, command: str) -> None:
+    assert pi30.setter_command(key, value, CTX48) == command
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        *(("battery_float_voltage", v) for v in ("5_4", "٥٤", "inf", "-inf", "1e308", "1e400", "0x36", "54,0")),
+        *(("battery_float_voltage", v) for v in ("54.00000000001", "54.0V", "", " ", "\x00", "9" * 400)),
+        *(("max_charging_current", v) for v in ("6_0", "1e308", "60.0000001", "-60", "nan")),
+        *(("max_discharging_current", v) for v in ("1e999", "-0.5", "29")),
+        *(("battery_voltage_calibration", v) for v in ("1e308", "-1e308", "0.025", "nan")),
+        *(("clock", v) for v in ("2024-02-31T00:00:00", "2023-02-29T00:00:00", "0000-01-01T00:00:00")),
+        ("clock", "٢٠٢٤-01-15T12:30:00"),
+        ("battery_float_voltage", float("nan")),
+        ("battery_float_voltage", float("inf")),
+        ("battery_float_voltage", True),
+    ],
+)
+def test_junk_is_refused_in_one_short_line(key: str, value: str | float) -> None:
+    # Issue 8 item 12: these passed (and were NAKed by the unit) or raised something else.
+    with pytest.raises(SettingError) as info:
+        pi30.setter_command(key, value, CTX48)
+    assert "\n" not in str(info.value) and len(str(info.value)) <= 200
+
+
+def test_a_huge_value_is_not_echoed_whole() -> None:
+    with pytest.raises(SettingError) as info:
+        pi30.setter_command("output_source_priority", "x" * 1_000_000, CTX48)
+    assert len(str(info.value)) < 200
+
+
+def test_short_clock_needs_a_year_it_can_carry() -> None:
+    ctx = pi30.Pi30Context(48.0, short_clock=True)
+    with pytest.raises(SettingError, match="2000-2099"):
+        pi30.setter_command("clock", "1999-12-31T00:00:00", ctx)

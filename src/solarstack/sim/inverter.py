@@ -9,7 +9,11 @@ device *does* is this module's own: it checks request CRCs (both adjustment rule
 NAKs bad ones, answers every query the codec knows from the plant's state, applies
 setters under the device's own rules — the protocol PDF's ranges for a 48 V unit,
 charge currents only from its QMCHGCR/QMUCHGCR lists — and NAKs anything else, so a
-range check missing from our setter code shows up as a NAK in tests.
+range check missing from our setter code shows up as a NAK in tests. `setter_log` records
+the setter frames that arrived and whether each was ACKed, so a test can tell "refused
+before the wire" from "NAKed by the device". Its verdicts are pinned to the documented
+frames by tests/sim/test_pi30_setter_frames.py (a rule wrong in both our validator and
+here must not pass).
 Transport, pacing and faults live in sim/pty.py. Must not import devices/ or services/.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -134,6 +139,11 @@ class Pi30Inverter:
         self.ledger = _Ledger({}, {})
         self.requests = 0
         self.naks = 0
+        #: Non-query requests with a good CRC, and whether each was ACKed (the latest 256;
+        #: `setters` counts all): what a test checks to know a refused value never
+        #: reached the device.
+        self.setter_log: deque[tuple[str, bool]] = deque(maxlen=256)
+        self.setters = 0
         self._sync_plant()
 
     # -- wire level ----------------------------------------------------------------------
@@ -142,15 +152,20 @@ class Pi30Inverter:
         """One request frame (up to its `\\r`) -> the reply frame."""
         self.requests += 1
         body, received = request[:-3], request[-3:-1]
+        setter = False
         try:
             if len(request) < 4 or not crc.check(body, received):
                 raise Refused("bad request CRC")
-            command = body.decode("ascii")
+            command = body.decode("ascii", "replace")
+            setter = not pi30.is_query(command)
             payload = self.answer(command)
-        except (Refused, UnicodeDecodeError, ConfigError, ValueError, KeyError):
+        except (Refused, ConfigError, ValueError, KeyError):
             # ValueError/KeyError: an argument the pattern let through but this unit cannot take.
             self.naks += 1
             payload = "NAK"
+        if setter:
+            self.setters += 1
+            self.setter_log.append((command, payload == "ACK"))
         return pi30.reply_frame(payload, bump_zero=self.bump_zero)
 
     def answer(self, command: str) -> str:

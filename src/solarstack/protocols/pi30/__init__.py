@@ -10,7 +10,8 @@ Public API (others code against exactly these names):
     format_fields(command, values) -> str               payload text; inverse of decode
     COMMANDS, Command, lookup(command), table(command), is_query(command)
     SETTINGS, ACTIONS, Pi30Context, context_from(...), setter_command(key, value, ctx),
-    expected_readback(key, value), settings_for(ctx) (bounds narrowed to the unit)
+    expected_readback(key, value), settings_for(ctx) (bounds narrowed to the unit),
+    DESTRUCTIVE (action keys that erase settings), PRESS (the payload an action fires on)
 
 Frame layout: see framing.py; CRC rule: crc.py; field tables: commands.py.
 """
@@ -22,6 +23,8 @@ from solarstack.protocols.pi30.commands import COMMANDS, Command, Style, is_quer
 from solarstack.protocols.pi30.framing import frame_end, reply_frame, request_frame
 from solarstack.protocols.pi30.setters import (
     ACTIONS,
+    DESTRUCTIVE,
+    PRESS,
     SETTING_MAP,
     SETTINGS,
     Pi30Context,
@@ -41,6 +44,8 @@ def encode(command: str, *, bump_zero: bool = False) -> bytes:
 __all__ = [
     "ACTIONS",
     "COMMANDS",
+    "DESTRUCTIVE",
+    "PRESS",
     "SETTINGS",
     "SETTING_MAP",
     "Command",

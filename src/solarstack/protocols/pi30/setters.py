@@ -4,6 +4,15 @@ Pure: value in, command text out (or SettingError with a one-line reason); no I/
 no framing (encode() frames the text). The allow-list is `SETTINGS` (select/number
 entities) plus `ACTIONS` (clock, restore defaults, save); nothing else can become a
 setter, and setters.py never produces a query (commands.is_query() tells them apart).
+A button action fires only on the exact payload `PRESS`; `DESTRUCTIVE` names the
+actions that erase the unit's settings (a device leaves them off unless enabled).
+
+Numbers are read exactly (Decimal) from plain ASCII decimal text, so `5_4`, `٥٤`, `inf`
+and `54.05` for a dd.d command are refused, and `-0` is sent as 0. A value is either
+refused here in one short line or becomes text the unit takes: never a NAK later, never
+an exception other than SettingError (tests/sim/test_pi30_setter_fuzz.py fuzzes this
+against the simulator; tests/sim/test_pi30_setter_frames.py pins both to the documented
+frames).
 
 Ranges are the Voltronic PI30 protocol PDF's, for a 48 V unit; 12 V and 24 V units
 take a quarter and a half of them (rounded to the 0.1 V the command carries), and the
@@ -21,6 +30,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -73,21 +84,50 @@ def context_from(
 
 # --- value parsing ---------------------------------------------------------------
 
-
-def _number(key: str, value: str | float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SettingError(f"{key}: {value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise SettingError(f"{key}: {value!r} is not a number")
-    return number
+#: A plain decimal number in ASCII. float() and Decimal() also read `5_4`, `٥٤`, `inf`
+#: and `1e999999`; a setting value is none of those. The exponent is bounded so no
+#: arithmetic below can overflow.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+#: Longest value text echoed in a refusal (a payload can be megabytes).
+_SHOWN = 40
 
 
-def _whole(key: str, value: str | float) -> int:
+def _quote(value: object) -> str:
+    """repr() of a value for a one-line message, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 4] + "…" + text[-3:]
+
+
+def _number(key: str, value: str | float) -> Decimal:
+    """The value as an exact decimal (`54.05` stays 54.05), or SettingError."""
+    if isinstance(value, bool):
+        raise SettingError(f"{key}: {_quote(value)} is not a number")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise SettingError(f"{key}: {_quote(value)} is not a number")
+        value = repr(value)
+    text = str(value).strip()
+    if len(text) > _SHOWN:
+        raise SettingError(f"{key}: {_quote(value)} is too long for a number")
+    if _NUMBER.fullmatch(text) is None:
+        raise SettingError(f"{key}: {_quote(value)} is not a number")
+    number = Decimal(text)
+    return number if number else Decimal(0)  # -0 is 0 (never `PBDV-0.0`)
+
+
+def _decimals(number: Decimal) -> int:
+    """Digits after the point that matter (54.000 -> 0, 54.05 -> 2)."""
+    exponent = number.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _whole(key: str, value: str | float, low: float, high: float, unit: str = "A") -> int:
+    """A whole number within low..high (checked before int(): 1e999 never becomes an int)."""
     number = _number(key, value)
-    if number != int(number):
-        raise SettingError(f"{key}: {value!r} must be a whole number")
+    if _decimals(number):
+        raise SettingError(f"{key}: {_quote(value)} must be a whole number")
+    if not low <= number <= high:
+        raise SettingError(f"{key}: {number} {unit} out of range {low:g}-{high:g} {unit}")
     return int(number)
 
 
@@ -105,7 +145,7 @@ def _select(prefix: str, codes: Mapping[str, str]) -> Builder:
     def build(key: str, value: str | float, ctx: Pi30Context) -> str:
         code = codes.get(str(value).strip().lower())
         if code is None:
-            raise SettingError(f"{key}: {value!r} is not one of {', '.join(codes)}")
+            raise SettingError(f"{key}: {_quote(value)} is not one of {', '.join(codes)}")
         return prefix + code.format(unit=ctx.unit)
 
     return build
@@ -121,15 +161,15 @@ def _voltage(prefix: str, low: float, high: float, *, zero_ok: bool = False) -> 
 
     def build(key: str, value: str | float, ctx: Pi30Context) -> str:
         volts = _number(key, value)
-        if abs(volts * 10 - round(volts * 10)) > 1e-6:
-            raise SettingError(f"{key}: {volts} V has more than one decimal")
         factor = ctx.nominal_battery_voltage / 48.0
         lo, hi = _round1(low * factor), _round1(high * factor)
-        if not (zero_ok and volts == 0) and not lo - 1e-9 <= volts <= hi + 1e-9:
+        if not (zero_ok and volts == 0) and not Decimal(str(lo)) <= volts <= Decimal(str(hi)):
             zero = "0 (battery full) or " if zero_ok else ""
             raise SettingError(
                 f"{key}: {volts} V out of range {zero}{lo}-{hi} V for a {ctx.nominal_battery_voltage:g} V battery"
             )
+        if _decimals(volts) > 1:  # the command carries dd.d: 54.05 would be sent as 54.0 or 54.1
+            raise SettingError(f"{key}: {volts} V has more than one decimal")
         return f"{prefix}{volts:04.1f}"
 
     return build
@@ -137,14 +177,14 @@ def _voltage(prefix: str, low: float, high: float, *, zero_ok: bool = False) -> 
 
 def _charge_current(utility: bool) -> Builder:
     def build(key: str, value: str | float, ctx: Pi30Context) -> str:
-        amps = _whole(key, value)
         allowed = ctx.max_utility_charging_currents if utility else ctx.max_charging_currents
         setting = SETTING_MAP[key]
         if allowed:
+            amps = _whole(key, value, min(allowed), max(allowed))
             if amps not in allowed:
                 raise SettingError(f"{key}: {amps} A is not one the device offers ({', '.join(map(str, allowed))})")
-        elif not (setting.minimum or 0) <= amps <= (setting.maximum or 0):
-            raise SettingError(f"{key}: {amps} A out of range {setting.minimum:g}-{setting.maximum:g} A")
+        else:
+            amps = _whole(key, value, setting.minimum or 0, setting.maximum or 0)
         prefix = "MUCHGC" if utility else "MCHGC"
         if ctx.current_digits == 3:
             return f"{prefix}{ctx.unit}{amps:03d}"
@@ -161,49 +201,65 @@ def _flag(letter: str) -> Builder:
     def build(key: str, value: str | float, ctx: Pi30Context) -> str:
         state = str(value).strip().upper()
         if state not in ("ON", "OFF"):
-            raise SettingError(f"{key}: {value!r} is not ON or OFF")
+            raise SettingError(f"{key}: {_quote(value)} is not ON or OFF")
         return ("PE" if state == "ON" else "PD") + letter
 
     return build
 
 
 def _max_discharge(key: str, value: str | float, ctx: Pi30Context) -> str:
-    amps = _whole(key, value)
-    if amps != 0 and not 30 <= amps <= 150:
+    amps = _whole(key, value, 0, 150)
+    if amps != 0 and amps < 30:
         raise SettingError(f"{key}: {amps} A out of range (0 = off, or 30-150 A)")
     return f"PBATMAXDISC{amps:03d}"
 
 
 def _calibration(key: str, value: str | float, ctx: Pi30Context) -> str:
     volts = _number(key, value)
-    steps = round(volts / 0.05)
-    if abs(steps * 0.05 - volts) > 1e-6 or not -9 <= steps <= 9:
+    steps = volts / Decimal("0.05") if abs(volts) <= Decimal("0.45") else None
+    if steps is None or _decimals(steps):
         raise SettingError(f"{key}: {volts} V must be a multiple of 0.05 V within ±0.45 V")
-    return f"BTA{'+' if steps >= 0 else '-'}{abs(steps):02d}"
+    return f"BTA{'-' if steps < 0 else '+'}{abs(int(steps)):02d}"
 
 
-_CLOCK = re.compile(r"(\d{4})-?(\d\d)-?(\d\d)[T ]?(\d\d):?(\d\d):?(\d\d)")
+_CLOCK = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})[T ]?([0-9]{2}):?([0-9]{2}):?([0-9]{2})")
 
 
 def _clock(key: str, value: str | float, ctx: Pi30Context) -> str:
     match = _CLOCK.fullmatch(str(value).strip())
     if match is None:
-        raise SettingError(f"{key}: {value!r} is not a date-time like 2024-01-15T12:30:00")
+        raise SettingError(f"{key}: {_quote(value)} is not a date-time like 2024-01-15T12:30:00")
     year, month, day, hour, minute, second = (int(g) for g in match.groups())
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 60):
-        raise SettingError(f"{key}: {value!r} is not a valid date-time")
-    stamp = f"{month:02d}{day:02d}{hour:02d}{minute:02d}{second:02d}"
-    return f"DAT{year % 100:02d}{stamp}" if ctx.short_clock else f"DAT{year:04d}{stamp}"
+    try:  # a date that exists (no 31 February, no year 0): the device NAKs any other
+        stamp = datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        raise SettingError(f"{key}: {_quote(value)} is not a valid date-time") from None
+    if ctx.short_clock:
+        if not 2000 <= year <= 2099:  # two year digits carry no century
+            raise SettingError(f"{key}: year {year} cannot be set on this unit (2000-2099)")
+        return "DAT" + stamp.strftime("%y%m%d%H%M%S")
+    return f"DAT{year:04d}" + stamp.strftime("%m%d%H%M%S")
 
 
-def _fixed(text: str) -> Builder:
-    return lambda key, value, ctx: text
+#: What an action (a button) must receive to fire: HA's button `payload_press` default.
+PRESS = "PRESS"
+
+
+def _press(text: str) -> Builder:
+    """An action: `text` on the exact payload PRESS, anything else refused (`NO`, ``, `press`)."""
+
+    def build(key: str, value: str | float, ctx: Pi30Context) -> str:
+        if value != PRESS:
+            raise SettingError(f"{key}: an action runs only on the payload {PRESS}, not {_quote(value)}")
+        return text
+
+    return build
 
 
 def _battery_control(key: str, value: str | float, ctx: Pi30Context) -> str:
     code = str(value).strip()
     if re.fullmatch(r"[01]{3}", code) is None:
-        raise SettingError(f"{key}: {value!r} must be three 0/1 digits")
+        raise SettingError(f"{key}: {_quote(value)} must be three 0/1 digits")
     return f"PBATCD{code}"
 
 
@@ -352,13 +408,16 @@ _ENTRIES: tuple[tuple[Setting, Builder], ...] = (
 #: Device actions: buttons or a clock, not a select/number state.
 _ACTION_ENTRIES: tuple[tuple[Setting, Builder], ...] = (
     (Setting("clock", "Set device clock (ISO date-time)", readback="device_time", readback_command="QT"), _clock),
-    (Setting("restore_defaults", "Restore default settings", options=("PRESS",)), _fixed("PF")),
-    (Setting("save_settings", "Save settings to EEPROM", options=("PRESS",)), _fixed("PSAVE")),
+    (Setting("restore_defaults", "Restore default settings", options=(PRESS,)), _press("PF")),
+    (Setting("save_settings", "Save settings to EEPROM", options=(PRESS,)), _press("PSAVE")),
 )
 
 SETTINGS: tuple[Setting, ...] = tuple(s for s, _ in _ENTRIES)
 ACTIONS: tuple[Setting, ...] = tuple(s for s, _ in _ACTION_ENTRIES)
 SETTING_MAP: Mapping[str, Setting] = MappingProxyType({s.key: s for s in (*SETTINGS, *ACTIONS)})
+#: Actions that erase the unit's settings (PF: factory defaults). A reader leaves them off
+#: its allow-list, catalogue and discovery unless its operator enables them.
+DESTRUCTIVE: frozenset[str] = frozenset({"restore_defaults"})
 _BUILDERS: Mapping[str, Builder] = MappingProxyType({s.key: b for s, b in (*_ENTRIES, *_ACTION_ENTRIES)})
 
 
@@ -366,7 +425,7 @@ def setter_command(key: str, value: str | float, ctx: Pi30Context) -> str:
     """The exact setter text for `key` = `value` (e.g. `POP02`, `PBCV44.0`), or SettingError."""
     builder = _BUILDERS.get(key)
     if builder is None:
-        raise SettingError(f"unknown PI30 setting {key!r}; allowed: {', '.join(_BUILDERS)}")
+        raise SettingError(f"unknown PI30 setting {_quote(key)}; allowed: {', '.join(_BUILDERS)}")
     return builder(key, value, ctx)
 
 
@@ -384,8 +443,8 @@ def expected_readback(key: str, value: str | float) -> Value:
         return float(value)
     if setting.options:
         return str(value).strip().lower()
-    number = float(value)
-    return int(number) if setting.unit == "A" else number
+    number = _number(key, value)
+    return int(number) if setting.unit == "A" else float(number)
 
 
 def settings_for(ctx: Pi30Context) -> tuple[Setting, ...]:

@@ -31,7 +31,8 @@ HELP = """Poll MPP-Solar / Voltronic (PI30) inverters and publish to MQTT and Ho
 Configured from the environment (see .env.example): INVERTER_DEVICES (required, e.g.
 pi30+serial:///dev/ttyUSB0?name=inverter1 or pi30+hidraw://?vid=0665&pid=5161),
 INVERTER_POLL_SECONDS, INVERTER_SLOW_POLL_SECONDS, INVERTER_COMMANDS, INVERTER_TIMEOUT,
-INVERTER_RETRIES, INVERTER_ALLOW_SETTINGS, and the shared MQTT_*, HA_DISCOVERY*,
+INVERTER_RETRIES, INVERTER_ALLOW_SETTINGS, INVERTER_ALLOW_DESTRUCTIVE (factory reset; off by
+default), and the shared MQTT_*, HA_DISCOVERY*,
 STATE_DIR, METRICS_PORT, LOG_LEVEL, LOG_FORMAT."""
 
 
@@ -68,7 +69,9 @@ async def serve(settings: InverterSettings, stop: asyncio.Event) -> None:
     schedules = [Schedule(command, every) for command, every in settings.schedule()]
     readers: list[DeviceReader] = []
     for url in urls:
-        device = open_device(url, timeout=settings.inverter_timeout)
+        device = open_device(
+            url, timeout=settings.inverter_timeout, allow_destructive=settings.inverter_allow_destructive
+        )
         for s in schedules:
             device.table(s.command)  # unknown commands in INVERTER_COMMANDS fail here, at start
         info = await asyncio.to_thread(identify, device, url)

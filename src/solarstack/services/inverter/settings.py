@@ -6,6 +6,8 @@ import re
 
 from pydantic import Field, field_validator
 
+from solarstack.core.device_url import parse_device_list
+from solarstack.core.errors import ConfigError
 from solarstack.core.settings import CommonSettings
 
 _SCHEDULE_ITEM = re.compile(r"^[A-Z0-9]+:\d+(\.\d+)?$")
@@ -32,12 +34,27 @@ class InverterSettings(CommonSettings):
         30.0, gt=0, description="seconds before an open breaker probes the inverter again"
     )
     inverter_allow_settings: bool = Field(True, description="accept setting changes over MQTT (allow-listed)")
+    inverter_allow_destructive: bool = Field(
+        False,
+        description="also offer actions that erase the inverter's settings (restore defaults) over MQTT, HA, the web",
+    )
 
     @field_validator("inverter_devices")
     @classmethod
     def _devices_given(cls, v: str) -> str:
-        if not v.strip():
+        if not v.replace(",", "").strip():  # ",,," too: a reader with no device would idle silently
             raise ValueError("no inverter configured: set a device URL such as pi30+serial:///dev/ttyUSB0")
+        # Every URL built now (nothing is opened): a typo fails here, naming INVERTER_DEVICES,
+        # not after the first inverter has been identified and logged.
+        from solarstack.devices.pi30 import open_device
+
+        try:
+            for url in parse_device_list(v):
+                if url.protocol != "pi30":
+                    raise ConfigError(f"{url.raw!r} is not a pi30+… URL (the inverter reader speaks PI30)")
+                open_device(url)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return v
 
     @field_validator("inverter_commands")
