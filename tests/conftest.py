@@ -2,13 +2,17 @@
 
 `mosquitto` gives an anonymous broker on a free loopback port; `mosquitto_factory`
 builds brokers with users (a password file made by mosquitto_passwd), an ACL text,
-persistence, or a fixed port. A `Broker` can be stopped and started again on the same
-port (outage tests). Every broker a test started is stopped at teardown. The system
-broker on 1883 and /etc/mosquitto are never touched.
+persistence, or a fixed port; `shipped_broker` runs the SHIPPED entrypoint, config and
+ACL template (mosquitto/), as the container and `solarstack dev` start it. A `Broker`
+can be stopped and started again on the same port (outage tests). Every broker a test
+started is stopped at teardown. The system broker on 1883 and /etc/mosquitto are never
+touched.
 """
 
 from __future__ import annotations
 
+import getpass
+import secrets
 import shutil
 import socket
 import subprocess
@@ -20,6 +24,7 @@ from typing import Protocol, TypeVar
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
@@ -190,3 +195,53 @@ def wait_for_fixture() -> Callable[..., object]:
     """`wait_for(predicate, timeout=5.0, interval=0.01, what="")` as a fixture, so test
     modules need not import from this conftest (tests/ is not a package)."""
     return wait_for
+
+
+# --- the shipped broker: entrypoint.sh makes the password file and ACL --------------------------
+SHIPPED_USERS = ("inverter", "bms", "house", "weather", "collector", "web", "homeassistant")
+#: The readers' devices the shipped ACL is generated for (a reader may publish only these).
+SHIPPED_DEVICES = {
+    "INVERTER_DEVICES": "pi30+tcp://sim:8899?name=inverter,pi30+serial:///dev/ttyUSB0",
+    "BMS_DEVICES": "jk02+ble://C8:47:8C:12:34:56?name=pack1",
+}
+
+
+@dataclass
+class ShippedBroker:
+    port: int
+    passwords: dict[str, str]
+    auth_dir: Path
+    host: str = "127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def shipped_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShippedBroker]:
+    from solarstack.dev import mosquitto_config
+
+    auth = tmp_path_factory.mktemp("shipped-mosquitto")
+    port = free_port()
+    conf = auth / "mosquitto.conf"
+    shipped = (ROOT / "mosquitto" / "mosquitto.conf").read_text()
+    conf.write_text(mosquitto_config(shipped, port=port, host="127.0.0.1", auth_dir=auth, user=getpass.getuser()))
+    passwords = {u: secrets.token_hex(8) for u in SHIPPED_USERS}
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "MOSQUITTO_CONF": str(conf),
+        "MOSQUITTO_ACL_TEMPLATE": str(ROOT / "mosquitto" / "acl.template"),
+        **{f"MQTT_PASSWORD_{u.upper()}": p for u, p in passwords.items()},
+        **SHIPPED_DEVICES,
+    }
+    log = (auth / "broker.log").open("wb")
+    proc = subprocess.Popen(
+        ["sh", str(ROOT / "mosquitto" / "entrypoint.sh"), MOSQUITTO, "-c", str(conf)], env=env, stdout=log, stderr=log
+    )
+
+    def listening() -> bool:
+        assert proc.poll() is None, (auth / "broker.log").read_text()
+        return _port_open("127.0.0.1", port)
+
+    wait_for(listening, 5, what="shipped mosquitto listening")
+    yield ShippedBroker(port=port, passwords=passwords, auth_dir=auth)
+    proc.terminate()
+    proc.wait(5)
+    log.close()

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import pytest
 from prometheus_client import CollectorRegistry
 
-from solarstack.core.health import HealthServer, Readiness, health_wsgi_app
+from solarstack.core.errors import ConfigError
+from solarstack.core.health import HealthServer, Readiness, check_listen, health_wsgi_app
 from solarstack.core.metrics import ServiceMetrics
 
 
@@ -100,3 +103,15 @@ def test_wsgi_app_routes() -> None:
         finally:
             httpd.shutdown()
             thread.join(5)
+
+
+def test_a_port_taken_after_the_start_check_is_a_config_error_not_a_traceback() -> None:
+    """check_listen() runs at start; a port taken between that and start() still gives the
+    one-line ConfigError that names METRICS_PORT."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        server = HealthServer(CollectorRegistry(), lambda: Readiness(True), service="t", host="127.0.0.1", port=port)
+        with pytest.raises(ConfigError, match=f"METRICS_PORT={port} is already in use"):
+            asyncio.run(server.start())
+        with pytest.raises(ConfigError, match=f"METRICS_PORT={port} is already in use"):
+            check_listen("127.0.0.1", port)

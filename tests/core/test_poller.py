@@ -275,3 +275,28 @@ def test_timeout_turns_a_hung_fetch_into_device_timeout() -> None:
 
     failures = asyncio.run(scenario())
     assert len(failures) == 1 and isinstance(failures[0], DeviceTimeout)
+
+
+def test_a_stuck_poll_shows_as_stalled() -> None:
+    """/ready turns false when the poll loop stops coming round (issue 8, 7)."""
+    t = FakeTime(horizon=100.0)
+    release = asyncio.Event()
+
+    async def fetch(command: str) -> str:
+        await release.wait()  # a link call that does not come back
+        return "ok"
+
+    async def scenario() -> None:
+        poller: Poller[str] = Poller("inv", [Schedule("QPIGS", 1.0)], fetch, lambda c, v: None, clock=t.clock)
+        task = asyncio.create_task(poller.run(t.stop))
+        await asyncio.sleep(0)
+        assert not poller.stalled(after=30.0)
+        t.now += 31.0
+        assert poller.stalled(after=30.0)
+        release.set()
+        await asyncio.sleep(0.01)
+        assert not poller.stalled(after=30.0)
+        t.stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())

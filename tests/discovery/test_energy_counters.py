@@ -355,3 +355,23 @@ def test_fields_are_kwh_energy_total_increasing_and_match_the_values(tmp_path):
             "total_increasing",
         )
     assert fields[1].key == "pv_energy_today" and fields[1].title == "PV energy today"
+
+
+def test_floor_raises_totals_to_what_was_last_published(tmp_path):
+    """A crash between checkpoints: the retained state's counters are the floor (issue 8, 5)."""
+    ec = make(tmp_path / "e.json")
+    feed(ec, (0, 1000.0), (10, 1000.0))
+    published = {"pv_energy": 2.5, "pv_energy_today": 1.25}
+    assert ec.floor(T0, published, now=T0 + timedelta(seconds=20)) is True
+    assert ec.values() == {"pv_energy": 2.5, "pv_energy_today": 1.25}
+    # integration goes on from the floor, never below it
+    assert feed(ec, (20, 1000.0))["pv_energy"] == pytest.approx(2.5 + 10 * 1000 / KWH, abs=1e-6)
+    # a lower (or garbage) retained copy changes nothing
+    assert ec.floor(T0, {"pv_energy": 0.1, "pv_energy_today": "x"}, now=T0) is False
+
+
+def test_floor_leaves_today_alone_when_the_retained_state_is_from_another_day(tmp_path):
+    ec = make(tmp_path / "e.json")
+    yesterday = T0 - timedelta(days=1)
+    assert ec.floor(yesterday, {"pv_energy": 3.0, "pv_energy_today": 2.0}, now=T0)
+    assert ec.values() == {"pv_energy": 3.0, "pv_energy_today": 0.0}

@@ -184,3 +184,12 @@ def test_no_descriptor_leaks(pty_pair: Any, tmp_path: Path, fd_count: Callable[[
 def test_needs_a_path_or_both_ids() -> None:
     with pytest.raises(ValueError):
         HidrawTransport(vid=0x0665)
+
+
+def test_a_malformed_sysfs_entry_is_a_transport_error(tmp_path: Path) -> None:
+    """A uevent that is not hex (a half-written sysfs entry) must not escape as ValueError."""
+    sysfs = make_sysfs(tmp_path, {"hidraw0": "0003:zzzz:00005161"})
+    t = HidrawTransport(vid=0x0665, pid=0x5161, sysfs=sysfs, dev_dir=tmp_path / "dev")
+    with pytest.raises(TransportError, match="0665:5161"):
+        t.open()
+    assert not t.is_open

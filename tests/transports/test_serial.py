@@ -145,3 +145,33 @@ def test_operations_on_a_closed_transport_raise_transport_error(pty_pair: Any) -
     for call in (lambda: t.write(b"x"), lambda: t.read(0.01), t.reset_input):
         with pytest.raises(TransportError):
             call()
+
+
+@pytest.mark.parametrize("call", ["reset_input", "read", "write"])
+def test_every_call_on_a_hung_up_port_raises_transport_error_and_closes(call: str) -> None:
+    """After the device side hangs up, tcflush/tcsetattr raise termios.error (not an OSError):
+    it must leave as TransportError with the port closed, so the next open() gets the new node."""
+    master, slave = os.openpty()
+    t = SerialTransport(os.ttyname(slave))
+    t.open()
+    t.read(0.01)  # the timeout a poll normally sets, so read() changes it below (tcsetattr)
+    os.close(master)
+    os.close(slave)  # the device is gone: only our descriptor is left, hung up
+    try:
+        with pytest.raises(TransportError):
+            {"reset_input": t.reset_input, "read": lambda: t.read(0.2), "write": lambda: t.write(b"QPIGS\r")}[call]()
+        assert not t.is_open
+    finally:
+        t.close()
+
+
+def test_a_port_another_process_holds_says_so(pty_pair: Any) -> None:
+    """Two readers on one inverter would interleave replies: the second is refused, in words."""
+    first, second = SerialTransport(pty_pair.path), SerialTransport(pty_pair.path)
+    first.open()
+    try:
+        with pytest.raises(TransportError, match="in use by another process"):
+            second.open()
+        assert not second.is_open
+    finally:
+        first.close()

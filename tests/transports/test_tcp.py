@@ -146,3 +146,11 @@ def test_many_connections_leak_no_descriptors(server: Server, fd_count: Callable
     for conn in accepted:
         conn.close()
     assert fd_count() == before
+
+
+def test_a_host_name_the_resolver_refuses_is_a_transport_error() -> None:
+    """IDNA refuses a 64-character label with UnicodeError (a ValueError, not an OSError)."""
+    t = TcpTransport("a" * 64 + ".example", 8899, connect_timeout=1.0)
+    with pytest.raises(TransportError, match="cannot connect"):
+        t.open()
+    assert not t.is_open

@@ -12,6 +12,7 @@ builds devices. `name` defaults to a slug of protocol and address.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -58,9 +59,12 @@ class DeviceURL(NamedTuple):
         if raw is None:
             return default
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
             raise ConfigError(f"device URL {self.raw!r}: option {key}={raw!r} is not a number") from None
+        if not math.isfinite(value) or value <= 0:  # a timeout, interval or rate: zero or less means nothing
+            raise ConfigError(f"device URL {self.raw!r}: {key} must be positive, got {raw!r}")
+        return value
 
     def host_port(self, default_port: int | None = None) -> tuple[str, int]:
         host, sep, port = self.address.rpartition(":")
@@ -76,7 +80,10 @@ class DeviceURL(NamedTuple):
 def parse_device_url(text: str) -> DeviceURL:
     """Parse one device URL or raise ConfigError with the expected shape."""
     raw = text.strip()
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:  # "Invalid IPv6 URL" for an unclosed `[`, control characters
+        raise ConfigError(f"device URL {raw!r}: {exc}; write it as protocol+transport://address") from None
     scheme = parts.scheme.lower()
     if "+" not in scheme or "://" not in raw:
         raise ConfigError(f"device URL {raw!r} is not protocol+transport://address, e.g. pi30+serial:///dev/ttyUSB0")
@@ -91,8 +98,10 @@ def parse_device_url(text: str) -> DeviceURL:
 
 
 def parse_device_list(text: str) -> list[DeviceURL]:
-    """`<SERVICE>_DEVICES`: comma-separated device URLs; ids must be unique."""
+    """`<SERVICE>_DEVICES`: comma-separated device URLs; ids must be unique; at least one."""
     urls = [parse_device_url(item) for item in text.split(",") if item.strip()]
+    if not urls:  # "" or ",,,": a reader with nothing to read would idle silently for ever
+        raise ConfigError("no device URL given, e.g. pi30+serial:///dev/ttyUSB0")
     seen: set[str] = set()
     for url in urls:
         if url.name in seen:

@@ -193,6 +193,34 @@ class EnergyCounters:
                 log.warning("energy state %s not saved: %s", self._path, exc)
         return self.values()
 
+    def floor(self, ts: datetime, values: Mapping[str, Value], now: datetime) -> bool:
+        """Raise every total to at least what `values` (kWh, stamped `ts`) say, and each daily
+        figure too when `ts`, `now` and the day being counted are one local day; True if
+        anything rose.
+
+        The reader feeds it its own retained state read back from the broker at start: a
+        crash loses up to `checkpoint_every` seconds of counting since the last state file,
+        but the broker holds what was last published, and a counter must never be published
+        lower than before (HA would read a drop of a total_increasing sensor as a new meter).
+        No extra write: the raised values reach the disk at the next checkpoint.
+        """
+        if ts.tzinfo is None or now.tzinfo is None:
+            raise ValueError("EnergyCounters needs timezone-aware timestamps")
+        day = self._local_day(ts)
+        same_day = day == self._local_day(now) and self._day in (None, day)
+        rose = False
+        for c in self._counters:
+            for key, store, applies in ((c.key, self._joules, True), (f"{c.key}_today", self._today, same_day)):
+                kwh = _number(values.get(key))
+                if applies and kwh is not None and kwh * _J_PER_KWH > store[c.key]:
+                    store[c.key] = kwh * _J_PER_KWH
+                    rose = True
+        if rose:
+            if same_day:
+                self._day = day
+            self._dirty = True
+        return rose
+
     def checkpoint(self) -> None:
         """Write the state file now (atomically)."""
         self._save()

@@ -8,8 +8,10 @@
 
 `HealthServer` runs on the reader's asyncio loop (asyncio.start_server), so no thread
 is added; it speaks just enough HTTP/1.1 for Prometheus, container healthchecks and
-curl (GET/HEAD, one request per connection). `health_wsgi_app` serves the same routes
-for the WSGI web app, which mounts it in its own server.
+curl (GET/HEAD, one request per connection). A port it cannot bind is a ConfigError that
+names METRICS_PORT / METRICS_HOST; `check_listen()` finds that before a service builds
+anything. `health_wsgi_app` serves the same routes for the WSGI web app, which mounts it
+in its own server.
 
 Must not decide readiness itself or touch devices/MQTT: it only calls what it is given.
 """
@@ -18,14 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from solarstack.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,47 @@ def route(path: str, service: str, started: float, ready: ReadyCheck, registry: 
     return _json(404, {"error": f"no route {path}", "routes": ["/health", "/ready", "/metrics"]})
 
 
+def bind_error(host: str, port: int, exc: OSError | ValueError) -> ConfigError:
+    """One line that says which of METRICS_HOST / METRICS_PORT to change, and to what."""
+    where = f"METRICS_HOST={host!r} METRICS_PORT={port}"
+    if isinstance(exc, ValueError):  # UnicodeError: a name IDNA cannot encode
+        return ConfigError(f"METRICS_HOST={host!r} is not a host name ({exc}): use 0.0.0.0, 127.0.0.1 or a name")
+    if isinstance(exc, socket.gaierror):
+        return ConfigError(
+            f"METRICS_HOST={host!r} is not a known host name ({exc.strerror}): "
+            "use 0.0.0.0 (all interfaces), 127.0.0.1 or an address of this machine"
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"METRICS_PORT={port} is already in use on {host}: choose a free port, or 0 to turn /metrics off"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return ConfigError(
+            f"METRICS_HOST={host!r} is not an address of this machine: "
+            "use 0.0.0.0 (all interfaces), 127.0.0.1 or one of its own addresses"
+        )
+    if exc.errno == errno.EACCES:
+        return ConfigError(f"{where}: permission denied (ports below 1024 need privileges): choose a port above 1023")
+    return ConfigError(f"{where}: cannot listen there ({exc.strerror or exc}): change METRICS_HOST or METRICS_PORT")
+
+
+def check_listen(host: str, port: int) -> None:
+    """Bind (and release at once) every address `host` resolves to, as `HealthServer.start()`
+    will: a port in use or a foreign address is found at start, before devices or MQTT, as
+    one ConfigError line."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _name, address in infos:
+            with socket.socket(family, kind, proto) as sock:
+                # as asyncio.start_server does, so a port in TIME_WAIT passes here and there
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+    except (OSError, ValueError) as exc:
+        raise bind_error(host, port, exc) from None
+
+
 def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(status, "application/json", json.dumps(body).encode())
 
@@ -88,8 +135,11 @@ class HealthServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
-        """Listen; returns the bound port (useful with port 0)."""
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        """Listen; returns the bound port (useful with port 0). ConfigError if it cannot."""
+        try:
+            self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        except (OSError, ValueError) as exc:  # taken since check_listen(), or never checked
+            raise bind_error(self.host, self.port, exc) from None
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info("health and metrics on http://%s:%d/{health,ready,metrics}", self.host, self.port)
         return self.port

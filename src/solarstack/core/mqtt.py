@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,11 +47,21 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], None]
 
+
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    handler: Handler
+    retained: bool  # False: a retained copy (flag set on delivery) is not handed over
+
+
 #: Spooled messages handed to paho per replay window, deleted from disk together once all are
 #: acknowledged; ~1600 msg/s replay here. paho's in-flight limit is raised to match: beyond it
 #: paho queues QoS 1 but sends QoS 0 at once, which would let QoS 0 overtake older messages.
 REPLAY_WINDOW = 100
 KEEPALIVE_SECONDS = 30
+#: While the broker cannot be reached, the first failure is logged at once and later ones at
+#: doubling intervals up to this: a broker down for a day is a few dozen lines, not thousands.
+CONNECT_FAILURE_LOG_MAX_SECONDS = 600.0
 EARLY_ACK_TTL = 5.0
 
 
@@ -94,7 +105,7 @@ class MqttClient:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when nothing is in flight
         self._connected_event = threading.Event()
-        self._subscriptions: dict[str, list[Handler]] = {}
+        self._subscriptions: dict[str, list[_Subscription]] = {}
         # mid -> spool id (None for a direct publish) of messages paho has not yet seen acked
         self._inflight: dict[int, int | None] = {}
         # acks (mid -> time) that arrived before the publishing thread recorded the mid; kept
@@ -108,6 +119,14 @@ class MqttClient:
         self._spooled = 0
         self._replayed = 0
         self._stopping = False
+        self._publish_failures = 0
+        self._publish_failure_logged = -60.0
+        # connect failures since the last successful connect (paho's thread only)
+        self._connect_failures = 0
+        self._failing_since = 0.0
+        self._failure_log_at = 0.0  # monotonic time the next failure may be logged
+        self._failure_log_every = max(reconnect_min_delay, 1.0)
+        self._failure_log_first = self._failure_log_every
 
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -131,6 +150,7 @@ class MqttClient:
         self._client.suppress_exceptions = True
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
 
@@ -206,34 +226,55 @@ class MqttClient:
                     self._spool.append(topic, data, qos, retain)
                     self._spooled += 1
                     self._backlog = True
-        except Exception:  # publish() is called from device loops that must not die for MQTT
-            log.exception("publish to %s failed; message dropped", topic)
+        except Exception as exc:  # publish() is called from device loops that must not die for MQTT
+            # e.g. STATE_DIR turned read-only or full while the broker is down: one line, then
+            # a count at most once a minute, never a traceback per reading
+            self._publish_failures += 1
+            now = time.monotonic()
+            if now - self._publish_failure_logged >= 60.0:
+                log.error(
+                    "publish to %s failed, message dropped (%d such since the last line): %s",
+                    topic,
+                    self._publish_failures,
+                    " ".join(str(exc).split()) or type(exc).__name__,
+                )
+                self._publish_failure_logged, self._publish_failures = now, 0
 
-    def subscribe(self, topic_filter: str, handler: Handler) -> None:
+    def subscribe(self, topic_filter: str, handler: Handler, *, retained: bool = True) -> None:
         """Call `handler(topic, payload)` (in paho's thread) for matching messages, now and
-        after every reconnect."""
+        after every reconnect. `retained=False`: only live messages — a retained copy the
+        broker hands over on (re)subscribing is dropped (commands must never replay)."""
         with self._lock:
             first = topic_filter not in self._subscriptions
-            self._subscriptions.setdefault(topic_filter, []).append(handler)
+            self._subscriptions.setdefault(topic_filter, []).append(_Subscription(handler, retained))
         if first and self.connected:
             self._client.subscribe(topic_filter, qos=1)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Drop every handler of `topic_filter` and stop receiving it."""
+        with self._lock:
+            known = self._subscriptions.pop(topic_filter, None) is not None
+        if known and self.connected:
+            self._client.unsubscribe(topic_filter)
 
     # ---- paho callbacks (network thread) ---------------------------------------------
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            log.error(
-                "MQTT broker %s:%s refused the connection: %s",
-                self._settings.mqtt_host,
-                self._settings.mqtt_port,
-                reason,
-            )
+            self._connect_failed(logging.ERROR, f"refused the connection: {reason}")
             return
         with self._lock:
             self._connects += 1
             filters = list(self._subscriptions)
+        failures, self._connect_failures = self._connect_failures, 0
+        self._failure_log_every = self._failure_log_first
+        took = f" after {failures} failed attempt(s) in {time.monotonic() - self._failing_since:.0f} s"
         log.info(
-            "connected to MQTT broker %s:%s as %s", self._settings.mqtt_host, self._settings.mqtt_port, self.client_id
+            "connected to MQTT broker %s:%s as %s%s",
+            self._settings.mqtt_host,
+            self._settings.mqtt_port,
+            self.client_id,
+            took if failures else "",
         )
         self._connected_event.set()
         if self.will_topic:
@@ -246,6 +287,31 @@ class MqttClient:
             except Exception:
                 log.exception("on_connect callback failed")
         self._pump()
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError:` around the connect, so the exception
+        # is still the one being handled: refused, unknown host, timed out, TLS failed.
+        exc = sys.exc_info()[1]
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc or "") or type(exc).__name__
+        self._connect_failed(logging.WARNING, f"cannot be reached ({why})")
+
+    def _connect_failed(self, level: int, why: str) -> None:
+        """Log a failed connect attempt: the first at once, later ones at doubling intervals."""
+        now = time.monotonic()
+        self._connect_failures += 1
+        if self._connect_failures == 1:
+            self._failing_since = now
+        elif now < self._failure_log_at:
+            return
+        else:
+            self._failure_log_every = min(self._failure_log_every * 2, CONNECT_FAILURE_LOG_MAX_SECONDS)
+        self._failure_log_at = now + self._failure_log_every
+        where = f"{self.client_id}: MQTT broker {self._settings.mqtt_host}:{self._settings.mqtt_port}"
+        if self._connect_failures == 1:
+            log.log(level, "%s %s; retrying with backoff, spooling until it is back", where, why)
+        else:
+            since = now - self._failing_since
+            log.log(level, "%s %s; still retrying (%d attempts in %.0f s)", where, why, self._connect_failures, since)
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         was_connected = self._connected_event.is_set()
@@ -283,7 +349,11 @@ class MqttClient:
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         with self._lock:
             handlers = [
-                h for f, hs in self._subscriptions.items() if paho.topic_matches_sub(f, message.topic) for h in hs
+                sub.handler
+                for f, subs in self._subscriptions.items()
+                if paho.topic_matches_sub(f, message.topic)
+                for sub in subs
+                if sub.retained or not message.retain
             ]
         for handler in handlers:
             try:

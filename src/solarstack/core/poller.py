@@ -142,6 +142,9 @@ class Poller(Generic[T]):
         self.timeout = timeout
         self.breaker = breaker or CircuitBreaker(clock=clock)
         self.available: bool | None = None  # None until the first poll decided it
+        # clock() when the loop last came round (after a poll or a wait): a stale heartbeat
+        # means polls are stuck (a link call that never returns), which /ready reports
+        self.heartbeat = clock()
         self._fetch = fetch
         self._on_result = on_result
         self._on_failure = on_failure
@@ -157,11 +160,12 @@ class Poller(Generic[T]):
         start = self._clock()
         due = [start] * len(self.schedules)
         while not stop.is_set():
-            now = self._clock()
+            now = self.heartbeat = self._clock()
             for i, schedule in enumerate(self.schedules):
                 if due[i] > now or stop.is_set():
                     continue
                 await self.poll(schedule.command)
+                self.heartbeat = self._clock()
                 # next slot on the fixed grid; skip slots already missed
                 missed = max(int((self._clock() - due[i]) // schedule.every), 0)
                 due[i] += (missed + 1) * schedule.every
@@ -216,6 +220,10 @@ class Poller(Generic[T]):
             return await asyncio.wait_for(self._fetch(command), self.timeout)
         except TimeoutError:
             raise DeviceTimeout(f"{self.device_id}: no answer to {command} within {self.timeout}s") from None
+
+    def stalled(self, after: float) -> bool:
+        """True when the loop has not come round for `after` seconds (polls are stuck)."""
+        return self._clock() - self.heartbeat > after
 
     async def _wait(self, delay: float) -> None:
         if delay <= 0:

@@ -6,7 +6,11 @@ flushes and returns; a second signal cancels `main`), and maps the outcome to an
 code: 0 after a clean stop, 2 on ConfigError (one line on stderr that says what to
 fix, no traceback), 1 on anything else (logged with its traceback).
 
-Must not build settings, devices or MQTT clients: the service's `main` does.
+`run_from_env` also checks, before anything is built or logged, what every service needs
+from its host: STATE_DIR a directory it can write (else the spool fails on every message
+once the broker is down), METRICS_HOST:METRICS_PORT free to listen on.
+
+Must not build devices or MQTT clients: the service's `main` does.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from solarstack.core.errors import ConfigError
+from solarstack.core.health import check_listen
 from solarstack.core.log import setup_logging
 from solarstack.core.settings import CommonSettings, load
 
@@ -71,6 +79,50 @@ def run_service(main: ServiceMain) -> int:
     return EXIT_OK
 
 
+def check_state_dir(path: Path) -> None:
+    """STATE_DIR (spool, energy counters) is a directory this process can create files in;
+    created if missing. ConfigError otherwise. The probe file is empty and removed at once:
+    no data reaches the SD card."""
+    var = f"STATE_DIR={str(path)!r}"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{var} is a file, not a directory: point STATE_DIR at a directory (spool, energy counters)")
+    spool = path / "spool"  # made by the spool when it first needs it; checked if already there
+    for directory in (path, spool) if spool.exists() else (path,):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            probe = directory / f".write-test-{os.getpid()}"
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"{var}: cannot write to {directory} ({exc.strerror or exc}): make it writable"
+                f" for uid {os.getuid()} or point STATE_DIR at another directory"
+            ) from None
+
+
+def check_host(settings: CommonSettings) -> None:
+    """What a service needs from its host, checked before it builds anything (ConfigError)."""
+    check_state_dir(Path(settings.state_dir))
+    if settings.metrics_port:
+        check_listen(settings.metrics_host, settings.metrics_port)
+
+
+#: `device URL '<raw>': …`, the shape of every device-URL ConfigError (core/device_url.py, transports)
+_DEVICE_URL_ERROR = re.compile(r"""^device URL (['"])(.+?)\1""")
+
+
+def name_variable(message: str, settings: CommonSettings) -> str:
+    """A device-URL error raised while a service builds its devices names the URL, not where it
+    came from: prefix the variable that holds it (`INVERTER_DEVICES: device URL '…': …`)."""
+    found = _DEVICE_URL_ERROR.match(message)
+    if found is None:
+        return message
+    for name, value in settings:
+        if name.endswith("_devices") and isinstance(value, str) and found.group(2) in value:
+            return f"{name.upper()}: {message}"
+    return message
+
+
 def run_from_env(
     argv: list[str],
     *,
@@ -80,15 +132,24 @@ def run_from_env(
     serve: Callable[[S, asyncio.Event], Awaitable[None]],
 ) -> int:
     """The whole `solarstack run <service>` for a service configured only by environment:
-    `--help` shows `description`; settings are loaded once (ConfigError: one line, exit 2);
-    logging is set up; then `serve(settings, stop)` runs under `run_service`."""
+    `--help` shows `description`; settings are loaded once and the host checked (ConfigError:
+    one line, exit 2, before anything is logged); logging is set up; then
+    `serve(settings, stop)` runs under `run_service`."""
     argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     ).parse_args(argv)
     try:
         settings = load(model)
+        check_host(settings)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(settings.log_level, settings.log_format)
-    return run_service(lambda stop: serve(settings, stop))
+
+    async def main(stop: asyncio.Event) -> None:
+        try:
+            await serve(settings, stop)
+        except ConfigError as exc:
+            raise ConfigError(name_variable(str(exc), settings)) from None
+
+    return run_service(main)

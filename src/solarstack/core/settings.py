@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic import Field as PydanticField
 
 from solarstack.core.errors import ConfigError
@@ -46,6 +46,19 @@ class CommonSettings(BaseModel):
     metrics_host: str = PydanticField("0.0.0.0", description="address the metrics port binds to")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = PydanticField("INFO", description="log level")
     log_format: Literal["text", "json"] = PydanticField("text", description="log format")
+
+    @field_validator("mqtt_host", "metrics_host")
+    @classmethod
+    def _host_name(cls, v: str) -> str:
+        # A name the resolver cannot even encode raises UnicodeError, not OSError: in paho's
+        # network thread that ends the thread for good (the reader spools for ever, silently).
+        try:
+            v.encode("idna")
+        except UnicodeError:
+            raise ValueError("not a host name or address (dot-separated parts of 1 to 63 characters)") from None
+        if not v or any(c.isspace() for c in v):
+            raise ValueError("not a host name or address (no spaces), e.g. mosquitto or 192.168.1.10")
+        return v
 
 
 S = TypeVar("S", bound=CommonSettings)

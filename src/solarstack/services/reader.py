@@ -9,11 +9,23 @@ Every hardware reader (inverter, bms, house) runs one `DeviceReader` per device:
         ├─ metrics.export_reading()          ──> /metrics gauges
         └─ availability ──> solarstack/<device>/availability (LWT offline, online)
     MQTT (paho thread) ──> set/<setting>, query, homeassistant/status
-        └─ handed to the event loop, run under the same device lock as polls
+        └─ handed to the event loop: checked (size, age, live not retained), rate-limited,
+           queued (bounded), then run one at a time under the same device lock as polls
 
 It must not know any protocol: field tables, settings and commands come from the
 device object. Discovery is re-sent on every (re)connect, on Home Assistant's birth
 message and whenever a firmware reveals fields we had not seen (extra_N).
+
+Commands never replay and never starve the polls: a retained copy on a command topic
+is ignored (it would run again at every restart), an envelope older than
+`core.command.MAX_AGE_SECONDS` is refused, a burst beyond the token bucket or the
+queue bound gets a "busy" result at once, and the device lock is FIFO, so a poll
+waits for at most the one command in progress. `/ready` turns false when the poll
+loop has not come round for `stall_after` seconds.
+
+Energy counters never go down across a restart: the reader reads its own retained
+state back from the broker and raises its counters to it before it publishes any
+(a crash loses up to a minute since the last checkpoint; the broker does not).
 """
 
 from __future__ import annotations
@@ -21,27 +33,51 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from solarstack import __version__
-from solarstack.core import discovery
+from solarstack.core import command, discovery
 from solarstack.core.energy import Counter, EnergyCounters
-from solarstack.core.errors import TransportError
+from solarstack.core.errors import ConfigError, SettingError, SolarstackError, TransportError
 from solarstack.core.fields import Field, FieldTable, Reading, Value
 from solarstack.core.health import Readiness
 from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.poller import CircuitBreaker, Poller, Schedule
+from solarstack.core.ratelimit import TokenBucket
 from solarstack.core.settings import CommonSettings
 from solarstack.devices.base import Device, SetResult
 
 log = logging.getLogger(__name__)
+audit = logging.getLogger("solarstack.audit")
 T = TypeVar("T")
 
 CONNECT_GRACE_SECONDS = 2.0
+#: After connecting, how long the reader waits at most for its own retained state (the
+#: counters' floor) before it publishes counters anyway (normally one round trip: see run()).
+FLOOR_GRACE_SECONDS = 5.0
+#: Commands per device: a burst of this many, then one every COMMAND_INTERVAL seconds;
+#: at most COMMAND_QUEUE waiting. Beyond either: a "busy" result, nothing queued.
+COMMAND_BURST = 5
+COMMAND_INTERVAL = 2.0
+COMMAND_QUEUE = 8
+#: Busy refusals are logged once, then counted in one line at most this often.
+BUSY_LOG_SECONDS = 10.0
+#: A setting name from a topic level is a slug; anything else gets no result topic echoed.
+SETTING_NAME = re.compile(r"[a-z0-9_]{1,64}")
+
+
+class _Job(NamedTuple):
+    """One admitted command: where its result goes, and the work."""
+
+    result_topic: str
+    run: Callable[[], Awaitable[dict[str, Any]]]
+    failed: Callable[[str], dict[str, Any]]  # the result payload when the work raised
 
 
 def iso(ts: datetime) -> str:
@@ -55,6 +91,9 @@ def readiness(readers: Sequence[DeviceReader]) -> Readiness:
         return Readiness(False, "not connected to the MQTT broker")
     if not any(r.ready.is_set() for r in readers):
         return Readiness(False, f"no answer yet from {', '.join(r.device.id for r in readers)}")
+    stalled = [r.device.id for r in readers if r.poller.stalled(r.stall_after)]
+    if stalled:
+        return Readiness(False, f"polls stalled on {', '.join(stalled)}")
     return Readiness(True)
 
 
@@ -76,15 +115,30 @@ class DeviceReader:
         breaker: CircuitBreaker | None = None,
         poll_timeout: float | None = None,
         max_gap_polls: float = 3.0,
+        stall_after: float | None = None,
+        commands: TokenBucket | None = None,
     ) -> None:
+        for s in schedules:
+            if not device.is_query(s.command):
+                # a setter in the schedule would be sent on every poll (PF: a factory reset)
+                raise ConfigError(
+                    f"{device.id}: {s.command!r} is not a read-only query; the poll schedule takes queries only"
+                )
         self.settings = settings
         self.device = device
         self.schedules = tuple(schedules)
+        fastest = min((s.every for s in self.schedules), default=60.0)
+        self.stall_after = stall_after if stall_after is not None else max(60.0, 3 * fastest)
+        self._commands = commands or TokenBucket(1 / COMMAND_INTERVAL, COMMAND_BURST)
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(COMMAND_QUEUE)
+        self._busy_refused = 0
+        self._busy_logged_at = -BUSY_LOG_SECONDS
         self.info = info
         self.metrics = metrics
         self.allow_settings = allow_settings
         self.prefix = settings.mqtt_prefix
         self.topic = f"{self.prefix}/{device.id}"
+        self._availability = discovery.availability_topic(self.prefix, device.id)
         self.state: dict[str, Value] = {}
         self.ready = asyncio.Event()  # set after the first successful poll
         self._io = asyncio.Lock()  # one exchange at a time on the device's link
@@ -107,6 +161,10 @@ class DeviceReader:
             if counters
             else None
         )
+        # counters are withheld from state until the retained copy was read back (or
+        # FLOOR_GRACE_SECONDS after connecting showed there is none): see module doc
+        self._floor_known = self.energy is None
+        self._floor_timer: asyncio.TimerHandle | None = None
         self.mqtt = MqttClient(
             settings,
             f"solarstack-{device.id}",
@@ -180,8 +238,15 @@ class DeviceReader:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        self.mqtt.subscribe(f"{self.topic}/set/+", self._on_set_message)
-        self.mqtt.subscribe(f"{self.topic}/query", self._on_query_message)
+        # retained=False: a command left retained on the broker must not run at every start
+        self.mqtt.subscribe(f"{self.topic}/set/+", self._on_set_message, retained=False)
+        self.mqtt.subscribe(f"{self.topic}/query", self._on_query_message, retained=False)
+        if not self._floor_known:
+            self.mqtt.subscribe(f"{self.topic}/state", lambda t, p: self._call_soon(self._on_own_state, p))
+            # Subscribed after the state, and always retained (the client publishes `online`
+            # before it subscribes): the broker hands its copy over after any retained state,
+            # so its arrival settles the floor without waiting out FLOOR_GRACE_SECONDS.
+            self.mqtt.subscribe(self._availability, lambda t, p: self._call_soon(self._settle_floor))
         birth_topic, birth_handler = discovery.on_ha_birth(
             self.settings.ha_discovery_prefix, lambda: self._call_soon(self.publish_discovery)
         )
@@ -194,9 +259,14 @@ class DeviceReader:
         # Give the broker a moment, so the first readings go straight to it rather than
         # through the disk spool; a broker that is down costs only this bounded wait.
         await asyncio.to_thread(self.mqtt.wait_connected, CONNECT_GRACE_SECONDS)
+        worker = asyncio.create_task(self._serve_commands())
         try:
             await self.poller.run(stop)
         finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+            if self._floor_timer is not None:
+                self._floor_timer.cancel()
             if self.energy is not None:
                 self.energy.close()
             await self._locked(self.device.close)
@@ -209,6 +279,8 @@ class DeviceReader:
 
     def _on_connect(self) -> None:  # paho thread
         self._call_soon(self.publish_discovery)
+        if not self._floor_known:
+            self._call_soon(self._arm_floor_timer)
         if self.poller.available is False:
             self._call_soon(self._on_available, False)
 
@@ -255,8 +327,9 @@ class DeviceReader:
                 grew = True
         if self.energy is not None and command == self._energy_command:
             extra = self.energy.update(reading.ts, values)
-            values.update(extra)
-            fields = fields + self.energy.fields
+            if self._floor_known:  # else withheld: it could be lower than what is retained
+                values.update(extra)
+                fields = fields + self.energy.fields
         self.state.update(values)
         self.state["ts"] = iso(reading.ts)
         self._publish_state()
@@ -270,35 +343,132 @@ class DeviceReader:
         payload = {"ts": self.state.get("ts"), **{k: v for k, v in self.state.items() if k != "ts"}}
         self.mqtt.publish(f"{self.topic}/state", json.dumps(payload, separators=(",", ":")), 1, True)
 
+    # -- energy counters' floor -------------------------------------------------------------
+
+    def _arm_floor_timer(self) -> None:
+        if not self._floor_known and self._floor_timer is None and self._loop is not None:
+            self._floor_timer = self._loop.call_later(FLOOR_GRACE_SECONDS, self._settle_floor)
+
+    def _on_own_state(self, payload: bytes) -> None:
+        """The retained state an earlier run left (or, later, our own echo): its counters
+        are the floor ours may not go below."""
+        if self._floor_known or self.energy is None:
+            return
+        try:
+            state = json.loads(payload) if payload else {}
+            ts = datetime.fromisoformat(str(state.get("ts", "")).replace("Z", "+00:00"))
+        except ValueError:
+            state, ts = {}, datetime.fromtimestamp(0, UTC)
+        if isinstance(state, Mapping) and ts.tzinfo is not None and self.energy.floor(ts, state, datetime.now(UTC)):
+            log.info("%s: energy counters raised to the last published values", self.device.id)
+        self._settle_floor()
+
+    def _settle_floor(self) -> None:
+        if self._floor_known:
+            return
+        self._floor_known = True
+        if self._floor_timer is not None:
+            self._floor_timer.cancel()
+        self.mqtt.unsubscribe(f"{self.topic}/state")
+        self.mqtt.unsubscribe(self._availability)
+
     # -- commands from MQTT ------------------------------------------------------------------
 
     def _on_set_message(self, topic: str, payload: bytes) -> None:  # paho thread
-        setting = topic.rsplit("/", 1)[-1]
-        value = payload.decode("utf-8", "replace").strip()
-        self._call_soon(lambda: asyncio.ensure_future(self._apply(setting, value)))
+        self._call_soon(self._admit_setting, topic.rsplit("/", 1)[-1], payload)
 
     def _on_query_message(self, topic: str, payload: bytes) -> None:  # paho thread
-        command = payload.decode("utf-8", "replace").strip()
-        self._call_soon(lambda: asyncio.ensure_future(self._query(command)))
+        self._call_soon(self._admit_query, payload)
 
-    async def _apply(self, setting: str, value: str) -> None:
+    def _admit_setting(self, setting: str, payload: bytes) -> None:
+        if not SETTING_NAME.fullmatch(setting):
+            audit.warning("refused %s: malformed setting name %r", self.device.id, command.shown(setting))
+            return
+        result_topic = f"{self.topic}/set/{setting}/result"
+
+        def refused(error: str, value: str | None = None) -> dict[str, Any]:
+            return SetResult(False, setting, value, error).payload()
+
+        try:
+            cmd = command.parse(payload, datetime.now(UTC))
+        except SettingError as exc:
+            audit.warning("refused %s.%s: %s", self.device.id, setting, exc)
+            self._publish_result(result_topic, refused(str(exc)))
+            return
+        shown = command.shown(cmd.value)
+
+        async def run() -> dict[str, Any]:
+            return await self._apply(setting, cmd.value)
+
+        self._enqueue(_Job(result_topic, run, lambda error: refused(error, shown)), f"{setting}={shown}")
+
+    def _admit_query(self, payload: bytes) -> None:
+        result_topic = f"{self.topic}/query/result"
+
+        def refused(error: str, name: str | None = None) -> dict[str, Any]:
+            return {"ok": False, "command": name, "fields": None, "error": error}
+
+        try:
+            cmd = command.parse(payload, datetime.now(UTC), key="command")
+        except SettingError as exc:
+            self._publish_result(result_topic, refused(str(exc)))
+            return
+        shown = command.shown(cmd.value)
+        if not self.device.is_query(cmd.value):
+            self._publish_result(result_topic, refused(f"{shown!r} is not an allowed read-only query", shown))
+            return
+
+        async def run() -> dict[str, Any]:
+            reading = await self._locked(self.device.query, cmd.value)
+            return {"ok": True, "command": cmd.value, "fields": reading.values, "error": None}
+
+        def failed(error: str) -> dict[str, Any]:
+            return refused(error, shown)
+
+        self._enqueue(_Job(result_topic, run, failed), shown)
+
+    def _enqueue(self, job: _Job, what: str) -> None:
+        """Admit a checked command, or refuse it at once as busy (never queue without bound)."""
+        if not self._commands.take():
+            error = f"busy: at most {self._commands.burst} commands at once, then one every {COMMAND_INTERVAL:g} s"
+        elif self._queue.full():
+            error = f"busy: {self._queue.maxsize} commands are already waiting for {self.device.id}"
+        else:
+            self._queue.put_nowait(job)
+            return
+        self._publish_result(job.result_topic, job.failed(error))
+        # A flood must not flood the log too (disk, SD card): the first refusal, then a count
+        # at most every BUSY_LOG_SECONDS.
+        self._busy_refused += 1
+        now = time.monotonic()
+        if now - self._busy_logged_at >= BUSY_LOG_SECONDS:
+            more = f" ({self._busy_refused - 1} more since the last such line)" if self._busy_refused > 1 else ""
+            audit.warning("refused %s %s: %s%s", self.device.id, what, error, more)
+            self._busy_logged_at, self._busy_refused = now, 0
+
+    async def _serve_commands(self) -> None:
+        """Run admitted commands one at a time; whatever a command does, a result goes out."""
+        while True:
+            job = await self._queue.get()
+            try:
+                out = await job.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # reported to the sender; the reader goes on
+                if not isinstance(exc, SolarstackError):
+                    log.exception("%s: command failed unexpectedly", self.device.id)
+                out = job.failed(command.shown(str(exc), 200))
+            self._publish_result(job.result_topic, out)
+
+    def _publish_result(self, topic: str, out: Mapping[str, Any]) -> None:
+        self.mqtt.publish(topic, json.dumps(out, default=str), 1, False)
+
+    async def _apply(self, setting: str, value: str) -> dict[str, Any]:
         if not self.allow_settings:
             result = SetResult(False, setting, value, "settings are disabled on this reader")
         else:
             result = await self._locked(self.device.apply, setting, value)
-        self.mqtt.publish(f"{self.topic}/set/{setting}/result", json.dumps(result.payload()), 1, False)
         if result.ok and result.readback:
             self.state.update(result.readback)
             self._publish_state()
-
-    async def _query(self, command: str) -> None:
-        out: dict[str, Any] = {"ok": False, "command": command, "fields": None, "error": None}
-        if not self.device.is_query(command):
-            out["error"] = f"{command!r} is not an allowed read-only query"
-        else:
-            try:
-                reading = await self._locked(self.device.query, command)
-                out.update(ok=True, fields=reading.values)
-            except Exception as exc:  # reported to the asker; the reader goes on
-                out["error"] = str(exc)
-        self.mqtt.publish(f"{self.topic}/query/result", json.dumps(out), 1, False)
+        return result.payload()

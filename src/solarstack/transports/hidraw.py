@@ -13,13 +13,14 @@ the node can be found by VID:PID in sysfs (`/sys/class/hidraw/*/device/uevent`,
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import os
 import select
 import time
 from pathlib import Path
 
 from solarstack.core.errors import TransportError
+from solarstack.transports.base import LINK_ERRORS
 
 REPORT_SIZE = 8
 #: A read asks for more than one report so a larger report size never truncates.
@@ -91,7 +92,10 @@ class HidrawTransport:
             return self.path
         assert self.vid is not None and self.pid is not None
         # Looked up at every open: after a replug the same inverter may be another hidrawN.
-        node = find_hidraw(self.vid, self.pid, sysfs=self.sysfs, dev_dir=self.dev_dir)
+        try:
+            node = find_hidraw(self.vid, self.pid, sysfs=self.sysfs, dev_dir=self.dev_dir)
+        except LINK_ERRORS as exc:  # sysfs changing under us (unplug), a malformed uevent
+            raise TransportError(f"looking for hidraw device {self.vid:04x}:{self.pid:04x} failed: {exc}") from exc
         if node is None:
             raise TransportError(f"no hidraw device {self.vid:04x}:{self.pid:04x} (unplugged?)")
         return node
@@ -103,8 +107,8 @@ class HidrawTransport:
         try:
             # O_NOCTTY: harmless on hidraw, and keeps a tty stand-in from becoming our terminal.
             fd = os.open(node, os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise TransportError(f"cannot open {node}: {exc.strerror}") from exc
+        except LINK_ERRORS as exc:
+            raise TransportError(f"cannot open {node}: {_reason(exc)}") from exc
         self._fd = fd
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
@@ -115,9 +119,9 @@ class HidrawTransport:
             raise TransportError("hidraw device is not open")
         return self._fd
 
-    def _fail(self, what: str, exc: OSError | None = None) -> TransportError:
+    def _fail(self, what: str, exc: BaseException | None = None) -> TransportError:
         self.close()
-        return TransportError(f"{what}: {exc.strerror if exc else 'device gone'}")
+        return TransportError(f"{what}: {_reason(exc) if exc else 'device gone'}")
 
     def write(self, data: bytes) -> None:
         fd = self._descriptor()
@@ -133,8 +137,11 @@ class HidrawTransport:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise self._fail("hidraw write timed out") from None
-                    select.select([], [fd], [], left)
-                except OSError as exc:
+                    try:
+                        select.select([], [fd], [], left)
+                    except LINK_ERRORS as exc:
+                        raise self._fail("write to hidraw device failed", exc) from exc
+                except LINK_ERRORS as exc:
                     raise self._fail("write to hidraw device failed", exc) from exc
 
     def read(self, timeout: float) -> bytes:
@@ -145,6 +152,8 @@ class HidrawTransport:
                 events = self._poll.poll(max(0.0, deadline - time.monotonic()) * 1000.0)
             except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
                 events = []
+            except LINK_ERRORS as exc:
+                raise self._fail("waiting on hidraw device failed", exc) from exc
             if not events:
                 return b""
             try:
@@ -153,7 +162,7 @@ class HidrawTransport:
                 if events[0][1] & _POLL_FAIL:
                     raise self._fail("hidraw device hung up") from None
                 continue  # spurious wake-up
-            except OSError as exc:
+            except LINK_ERRORS as exc:
                 # ENODEV after unplug, EIO when a tty stand-in's other side closed.
                 raise self._fail("read from hidraw device failed", exc) from exc
             if not data:
@@ -168,9 +177,9 @@ class HidrawTransport:
                     raise self._fail("hidraw device closed")
             except BlockingIOError:
                 return
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
+            except InterruptedError:
+                continue
+            except LINK_ERRORS as exc:
                 raise self._fail("read from hidraw device failed", exc) from exc
 
     def close(self) -> None:
@@ -178,4 +187,10 @@ class HidrawTransport:
         if fd is None:
             return
         self._poll = select.poll()  # a fresh poll set: the old one only ever watched this fd
-        os.close(fd)
+        with contextlib.suppress(*LINK_ERRORS):  # the node may be gone already: the fd is released anyway
+            os.close(fd)
+
+
+def _reason(exc: BaseException) -> str:
+    """An OSError's own words (`No such device`), else the exception's text."""
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__

@@ -3,7 +3,8 @@
 Default line settings are the PI30 inverters' 2400 8N1; the device URL overrides them
 (`?baud=9600&parity=E`). Reads wait on the port with pyserial's own timeout and then
 take whatever else already arrived (`in_waiting`), so a reply costs its transfer time
-and nothing more. An unplugged adapter (SerialException / OSError) closes the port and
+and nothing more. An unplugged adapter — SerialException / OSError, and termios.error
+from tcflush / tcsetattr on a hung-up tty, which is not an OSError — closes the port and
 raises TransportError; the next `open()` succeeds once the node is back.
 Must not import protocols/ and must not know where a frame ends.
 """
@@ -11,10 +12,13 @@ Must not import protocols/ and must not know where a frame ends.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 
 import serial
 
 from solarstack.core.errors import TransportError
+from solarstack.transports.base import LINK_ERRORS
 
 #: pyserial parity letters: none, even, odd, mark, space.
 PARITIES = ("N", "E", "O", "M", "S")
@@ -67,8 +71,8 @@ class SerialTransport:
         port.exclusive = True
         try:
             port.open()
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise TransportError(f"cannot open {self.port}: {exc}") from exc
+        except LINK_ERRORS as exc:  # pyserial closes its fd itself when open() fails
+            raise TransportError(f"cannot open {self.port}: {_reason(exc)}") from exc
         self._serial = port
 
     def _port(self) -> serial.Serial:
@@ -80,7 +84,7 @@ class SerialTransport:
         port = self._port()
         try:
             sent = port.write(data)
-        except (serial.SerialException, OSError) as exc:
+        except LINK_ERRORS as exc:
             self.close()
             raise TransportError(f"write to {self.port} failed: {exc}") from exc
         if sent != len(data):
@@ -98,7 +102,7 @@ class SerialTransport:
                 return b""
             waiting = port.in_waiting
             return first + bytes(port.read(waiting)) if waiting else first
-        except (serial.SerialException, OSError) as exc:
+        except LINK_ERRORS as exc:  # e.g. termios.error EIO from the timeout's tcsetattr
             self.close()
             raise TransportError(f"read from {self.port} failed: {exc}") from exc
 
@@ -106,14 +110,23 @@ class SerialTransport:
         port = self._port()
         try:
             port.reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
+        except LINK_ERRORS as exc:  # tcflush on a hung-up tty: termios.error EIO
             self.close()
-            raise TransportError(f"{self.port}: {exc}") from exc
+            raise TransportError(f"cannot flush {self.port}: {exc}") from exc
 
     def close(self) -> None:
         port, self._serial = self._serial, None
         if port is None:
             return
         # The node may be gone already; pyserial drops its fd either way.
-        with contextlib.suppress(serial.SerialException, OSError):
+        with contextlib.suppress(*LINK_ERRORS):
             port.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """`No such file or directory`, not pyserial's `[Errno 2] could not open port X: [Errno 2] …`:
+    a hot-plug warning repeats at every retry, so it says it once."""
+    code = getattr(exc, "errno", None)
+    if code == errno.EWOULDBLOCK:  # flock refused (exclusive=True)
+        return "in use by another process (it holds the port's exclusive lock)"
+    return os.strerror(code) if isinstance(code, int) and code > 0 else str(exc)

@@ -8,9 +8,11 @@ Must not import protocols/ and must not know where a frame ends.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from solarstack.core.errors import TransportError
+from solarstack.transports.base import LINK_ERRORS
 
 RECV_SIZE = 4096
 
@@ -37,11 +39,11 @@ class TcpTransport:
             return
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-        except OSError as exc:
+        except LINK_ERRORS as exc:  # OSError, and UnicodeError for a host name IDNA refuses
             raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as exc:
+        except LINK_ERRORS as exc:
             sock.close()
             raise TransportError(f"{self.host}:{self.port}: {exc}") from exc
         self._sock = sock
@@ -61,7 +63,7 @@ class TcpTransport:
         try:
             sock.settimeout(self.write_timeout)
             sock.sendall(data)
-        except OSError as exc:  # includes TimeoutError: a stuck peer is a dead link
+        except LINK_ERRORS as exc:  # includes TimeoutError: a stuck peer is a dead link
             raise self._fail("write to", exc) from exc
 
     def read(self, timeout: float) -> bytes:
@@ -73,7 +75,7 @@ class TcpTransport:
             return b""
         except BlockingIOError:  # timeout 0 and nothing there
             return b""
-        except OSError as exc:
+        except LINK_ERRORS as exc:
             raise self._fail("read from", exc) from exc
         if not data:
             raise self._fail("connection closed by")
@@ -88,10 +90,11 @@ class TcpTransport:
                     raise self._fail("connection closed by")
         except BlockingIOError:
             return  # drained
-        except OSError as exc:
+        except LINK_ERRORS as exc:
             raise self._fail("read from", exc) from exc
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
         if sock is not None:
-            sock.close()
+            with contextlib.suppress(*LINK_ERRORS):
+                sock.close()

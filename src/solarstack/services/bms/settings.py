@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from solarstack.core.device_url import parse_device_list
+from solarstack.core.errors import ConfigError
 from solarstack.core.settings import CommonSettings
 
 
@@ -22,6 +24,10 @@ class BmsSettings(CommonSettings):
     @field_validator("bms_devices")
     @classmethod
     def _devices_given(cls, v: str) -> str:
-        if not v.strip():
+        if not v.replace(",", "").strip():  # ",,," too: a reader with no device would idle silently
             raise ValueError("no battery configured: set a device URL such as jkserial+serial:///dev/ttyUSB1")
+        try:
+            parse_device_list(v)  # the URL shapes and unique names; options are checked as packs are built
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return v

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from solarstack.core.device_url import DeviceURL, parse_device_list
 from solarstack.core.discovery import DeviceInfo
-from solarstack.core.errors import ConfigError, SolarstackError
+from solarstack.core.errors import SolarstackError
 from solarstack.core.health import HealthServer
 from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.poller import CircuitBreaker, Schedule
@@ -60,10 +60,7 @@ def identify(device: Pi30Device, url: DeviceURL) -> DeviceInfo:
 
 
 async def serve(settings: InverterSettings, stop: asyncio.Event) -> None:
-    urls = parse_device_list(settings.inverter_devices)
-    for url in urls:
-        if url.protocol != "pi30":
-            raise ConfigError(f"INVERTER_DEVICES: {url.raw!r} is not a pi30+… URL (the inverter reader speaks PI30)")
+    urls = parse_device_list(settings.inverter_devices)  # checked by InverterSettings: pi30+… URLs only
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry, "inverter")
     schedules = [Schedule(command, every) for command, every in settings.schedule()]
