@@ -308,6 +308,7 @@ class Stack:
             env[f"{service.upper()}_DEVICES"] = ",".join(devices[service])
         if service == "web":
             env.update(
+                WEB_HOST=self.host,  # where --host says (loopback by default), never the model's 0.0.0.0
                 WEB_PORT=str(self.ports["web"]),
                 WEB_API_TOKEN=self.passwords["web"],
                 PROMETHEUS_URL=f"http://{self.host}:{self.ports['prometheus']}",

@@ -11,6 +11,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -197,3 +198,49 @@ def test_dev_stack_comes_up_serves_readings_and_stops_clean(dev: Dev) -> None:
     assert dev.proc.wait(20) == 0, dev.text()[-3000:]
     assert "solarstack dev: stopped" in dev.text()
     assert not _processes_mentioning(str(dev.workdir))
+
+
+def _listening_sockets(pids: set[int]) -> dict[str, set[int]]:
+    """'address:port' of every TCP socket in LISTEN state that one of `pids` holds -> the pids."""
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes[target[8:-1]] = pid
+        except OSError:
+            continue
+    found: dict[str, set[int]] = {}
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            local, state, inode = cols[1], cols[3], cols[9]
+            if state != "0A" or inode not in inodes:
+                continue
+            hex_addr, hex_port = local.split(":")
+            raw = bytes.fromhex(hex_addr)
+            # /proc/net/tcp* hold each 32-bit word in host (little-endian) order
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            addr = socket.inet_ntop(socket.AF_INET if width == 8 else socket.AF_INET6, raw)
+            found.setdefault(f"{addr}:{int(hex_port, 16)}", set()).add(inodes[inode])
+    return found
+
+
+def test_dev_binds_every_server_to_loopback_by_default(dev: Dev) -> None:
+    """Issue 8, item 10: `solarstack dev` (--host 127.0.0.1 by default) serves nothing on other
+    interfaces — the web included, whose own default WEB_HOST is 0.0.0.0."""
+    web = dev.urls().get("web")
+    if web is not None:
+        port = int(web.rstrip("/").rsplit(":", 1)[1])
+        _wait(lambda: urllib.request.urlopen(web, timeout=2).status == 200, 15, "the web answering")
+    listening = _listening_sockets(_processes_mentioning(str(dev.workdir)))
+    assert listening, "no listening socket found for the dev stack"
+    if web is not None:
+        assert any(a.endswith(f":{port}") for a in listening), listening
+    wide = {a: pids for a, pids in listening.items() if not a.startswith(("127.", "::1:"))}
+    names = {
+        a: [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for p in pids]
+        for a, pids in wide.items()
+    }
+    assert not wide, f"listening beyond loopback: {names}"

@@ -19,10 +19,10 @@ from web_support import DemoSite, WebServer, wait_for
 class SseClient:
     """A raw-socket SSE reader: records (arrival time, event, data) for every event."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, source: str = "127.0.0.1") -> None:
         host_port = url.removeprefix("http://")
         host, port = host_port.split(":")
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.sock = socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))
         self.sock.sendall(
             f"GET /api/stream HTTP/1.1\r\nHost: {host_port}\r\nAccept: text/event-stream\r\n\r\n".encode()
         )
@@ -101,7 +101,8 @@ def test_stream_pushes_each_new_state_and_keeps_alive(one_worker: WebServer, sit
 
 
 def test_many_stream_clients_and_clean_shutdown(web_server: WebServer, site: DemoSite) -> None:
-    clients = [SseClient(web_server.url) for _ in range(30)]
+    # 30 browsers on 30 LAN addresses (one address may hold only WEB_STREAMS_PER_CLIENT per worker).
+    clients = [SseClient(web_server.url, f"127.0.3.{n}") for n in range(1, 31)]
     try:
         wait_for(lambda: all(c.events for c in clients), 10, what="30 snapshots")
         want = site.step()["house"]["ts"]

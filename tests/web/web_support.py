@@ -6,9 +6,10 @@ settings allow-list; inverter state decoded by the PI30 codec from reply frames 
 and QPIRI payloads are the examples in the mpp-solar project's README/docs, a real
 PIP-5048 answer); a JK BMS pack with 16 cells; a BME280 house sensor; a weather device.
 It also answers commands on `.../set/<setting>` and `.../query` the way a reader does:
-the PI30 `setter_command` range check, then a read-back in the state — so the console
-round-trip runs end to end. (When the inverter simulator and reader service land, the
-browser test can run them instead; this keeps the web tests independent of their pace.)
+the `core.command` envelope unpacked (a stale one refused), the PI30 `setter_command`
+range check, then a read-back in the state — so the console round-trip runs end to end.
+(When the inverter simulator and reader service land, the browser test can run them
+instead; this keeps the web tests independent of their pace.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -33,6 +35,7 @@ import paho.mqtt.client as paho
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
+from solarstack.core import command as command_payload
 from solarstack.core.discovery import DeviceInfo, build_device_discovery
 from solarstack.core.errors import SettingError
 from solarstack.core.fields import Field, Kind
@@ -217,10 +220,14 @@ class DemoSite:
 
     def _on_set(self, topic: str, payload: bytes) -> None:
         setting = topic.rsplit("/", 1)[-1]
-        value = payload.decode()
+        result: dict[str, Any]
+        try:
+            value = command_payload.parse(payload, datetime.now(UTC)).value
+        except SettingError as exc:
+            self.client.publish(f"{topic}/result", json.dumps({"ok": False, "value": None, "error": str(exc)}))
+            return
         with self.lock:
             self.commands.append((setting, value))
-        result: dict[str, Any]
         try:
             pi30.setter_command(setting, value, pi30.context_from(self.inverter))
             readback = pi30.expected_readback(setting, value)
@@ -237,7 +244,11 @@ class DemoSite:
             )
 
     def _on_query(self, topic: str, payload: bytes) -> None:
-        command = payload.decode()
+        try:
+            command = command_payload.parse(payload, datetime.now(UTC), key="command").value
+        except SettingError as exc:
+            self.client.publish(f"{topic}/result", json.dumps({"ok": False, "command": None, "error": str(exc)}))
+            return
         with self.lock:
             self.commands.append(("query", command))
             keys = [f.key for f in pi30.table(command)] if pi30.is_query(command) else []
@@ -276,7 +287,9 @@ class Recorder:
 
 
 def web_env(broker: Broker, port: int, **extra: str) -> dict[str, str]:
+    """The web's environment; STATE_DIR (the login limiter's file) is a fresh directory unless given."""
     return {
+        "STATE_DIR": tempfile.mkdtemp(prefix="solarstack-web-state-"),
         "MQTT_HOST": broker.host,
         "MQTT_PORT": str(broker.port),
         "WEB_HOST": "127.0.0.1",
@@ -298,7 +311,7 @@ class WebServer:
     def __init__(self, broker: Broker, workdir: Path, *args: str, **extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, **web_env(broker, self.port, **extra)}
+        env = {**os.environ, **web_env(broker, self.port, **{"STATE_DIR": str(workdir / "web-state"), **extra})}
         self.log = workdir / f"web-{self.port}.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(

@@ -240,6 +240,24 @@ class MqttClient:
                 )
                 self._publish_failure_logged, self._publish_failures = now, 0
 
+    def publish_now(self, topic: str, payload: str | bytes, qos: int = 1) -> bool:
+        """Hand the message to the broker link now, never to the spool: False when there is
+        no connection (or a backlog would have to go first). For commands, which must either
+        go now or fail now. A QoS 1 message paho already took may still be re-sent after a
+        reconnect: commands carry their age (core/command.py) so a late copy is refused."""
+        data = payload.encode() if isinstance(payload, str) else payload
+        with self._lock:
+            if not self.connected or self._backlog:
+                return False
+        info = self._client.publish(topic, data, qos=qos, retain=False)
+        if info.rc is not MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        if qos > 0:
+            self._track_direct(info.mid)
+        with self._lock:
+            self._published += 1
+        return True
+
     def subscribe(self, topic_filter: str, handler: Handler, *, retained: bool = True) -> None:
         """Call `handler(topic, payload)` (in paho's thread) for matching messages, now and
         after every reconnect. `retained=False`: only live messages — a retained copy the

@@ -2,8 +2,9 @@
 
 `/api/data` latest state of every device; `/api/historical` and `/api/export.csv` history;
 `/api/house` indoor sensors and weather; `/api/command` allow-listed queries and settings
-(auth); `/api/stream` Server-Sent Events, one bounded queue per client. Every input is
-validated and a bad one answers 400 with `{error}`. Handlers reach the store, history and
+(auth; a bounded JSON body, see bodies.py; values cut short in logs); `/api/stream`
+Server-Sent Events, one bounded queue per client (how many may be open: streams.py).
+Every input is validated and a bad one answers 400 with `{error}`. Handlers reach the store, history and
 command desk through `current_app.extensions`, never module globals. This module must not
 render HTML or talk to MQTT directly.
 """
@@ -20,8 +21,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from solarstack.core.command import shown
 from solarstack.services.web.auth import guard
+from solarstack.services.web.bodies import MAX_BODY_BYTES, BodyRefused, json_body
 from solarstack.services.web.control import CommandRefused, Commands
 from solarstack.services.web.history import History, HistoryResult
 from solarstack.services.web.openapi import build_spec
@@ -62,6 +66,11 @@ def _commands() -> Commands:
 @api.errorhandler(BadRequest)
 def _bad_request(exc: BadRequest) -> tuple[Response, int]:
     return jsonify(error=str(exc)), exc.status
+
+
+@api.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge) -> tuple[Response, int]:
+    return jsonify(error=f"the body is larger than {MAX_BODY_BYTES} bytes"), 413
 
 
 @api.get("/data")
@@ -183,7 +192,10 @@ def command() -> tuple[Response, int]:
     denial = guard().command_denial()
     if denial is not None:
         return denial
-    body = request.get_json(silent=True)
+    try:
+        body = json_body(request)
+    except BodyRefused as exc:
+        raise BadRequest(str(exc)) from None
     if not isinstance(body, dict):
         raise BadRequest("expected a JSON object {device, command} or {device, setting, value}")
     device = body.get("device")
@@ -193,7 +205,9 @@ def command() -> tuple[Response, int]:
     has_setting = "setting" in body
     if has_command == has_setting:
         raise BadRequest("give either command (a query) or setting and value")
-    current_app.logger.info("command from %s: %s", request.remote_addr, {k: body.get(k) for k in sorted(body)})
+    # Values cut short: a log line must not carry a whole hostile body.
+    logged = {k: shown(str(body[k])) for k in ("device", "command", "setting", "value") if k in body}
+    current_app.logger.info("command from %s: %s", request.remote_addr, logged)
     try:
         if has_command:
             if not isinstance(body["command"], str):

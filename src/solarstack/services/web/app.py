@@ -18,12 +18,14 @@ from flask import Flask, url_for
 from solarstack.services.web import auth
 from solarstack.services.web.api import api
 from solarstack.services.web.auth import SECURITY_HEADERS
+from solarstack.services.web.bodies import MAX_BODY_BYTES
 from solarstack.services.web.control import Commands
 from solarstack.services.web.history import History
 from solarstack.services.web.ops import WebMetrics, ops
 from solarstack.services.web.pages import pages
 from solarstack.services.web.settings import WebSettings
 from solarstack.services.web.store import StateStore
+from solarstack.services.web.streams import StreamGate
 
 
 def create_app(
@@ -37,6 +39,7 @@ def create_app(
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config["SOLARSTACK_SSE_HEARTBEAT"] = settings.web_sse_heartbeat
     app.config["JSON_SORT_KEYS"] = False
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1  # every body, JSON or form (see bodies.py)
     app.extensions["solarstack_store"] = store
     app.extensions["solarstack_history"] = history
     app.extensions["solarstack_commands"] = commands or Commands(
@@ -57,6 +60,10 @@ def create_app(
     app.jinja_env.globals["asset"] = lambda filename: url_for("static", filename=filename, v=version)
     if not app.extensions["solarstack_guard"].login_required:
         app.wsgi_app = DataFastPath(app.wsgi_app, store, metrics)  # type: ignore[method-assign]
+    # Outermost: a refused stream costs microseconds and no Flask request (streams.py).
+    gate = StreamGate(app.wsgi_app, settings.stream_limit, settings.web_streams_per_client, metrics.stream_refusals.inc)
+    app.extensions["solarstack_streams"] = gate
+    app.wsgi_app = gate  # type: ignore[method-assign]
     return app
 
 

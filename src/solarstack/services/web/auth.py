@@ -1,7 +1,9 @@
 """Service layer (web): who may do what — bearer token, login session, CSRF, rate limits, headers.
 
 Reading is open on the LAN unless WEB_LOGIN_REQUIRED; every command needs the bearer
-token (WEB_API_TOKEN) or a login session (WEB_PASSWORD). A session-authenticated request
+token (WEB_API_TOKEN) or a login session (WEB_PASSWORD). Login attempts go through the
+limiter all workers share (logins.py); after a login only a local path is followed
+(`local_path`). A session-authenticated request
 that changes something must also carry the session's CSRF token (form field or
 `X-CSRF-Token` header); a bearer token is not a cookie, so it needs none. Secrets are
 compared in constant time. This module must not publish commands or read the store.
@@ -16,14 +18,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
+from solarstack.services.web.logins import LoginLimiter
 from solarstack.services.web.settings import WebSettings
 
 SESSION_USER = "user"
+#: The one account (WEB_PASSWORD): the login limiter's per-account key.
+ACCOUNT = "admin"
 SESSION_CSRF = "csrf"
 
 
@@ -59,16 +65,21 @@ class Guard:
     password: str | None
     login_required: bool
     commands: RateLimiter
-    logins: RateLimiter
+    logins: LoginLimiter | None  # None: no login page (no WEB_PASSWORD)
 
     @classmethod
     def from_settings(cls, settings: WebSettings) -> Guard:
+        logins = None
+        if settings.web_password is not None:
+            logins = LoginLimiter.per_minute_and_hour(
+                settings.state_dir, settings.web_login_rate, settings.web_login_account_rate
+            )
         return cls(
             api_token=settings.web_api_token.get_secret_value() if settings.web_api_token else None,
             password=settings.web_password.get_secret_value() if settings.web_password else None,
             login_required=settings.web_login_required and settings.web_password is not None,
             commands=RateLimiter(settings.web_command_rate),
-            logins=RateLimiter(5, burst=5),
+            logins=logins,
         )
 
     def bearer_ok(self) -> bool:
@@ -101,6 +112,24 @@ class Guard:
                 return None
             return jsonify(error="missing or wrong CSRF token"), 403
         return jsonify(error="a bearer token (WEB_API_TOKEN) or a login is needed for commands"), 401
+
+
+def local_path(target: str | None) -> str:
+    """`target` if it is a path on this site, else "/": never an open redirect.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so
+    "/<TAB>/evil.example" and "/\\evil.example" both mean "//evil.example" (another host).
+    The value is checked as given and once more decoded (a "%2F%2F" a proxy might decode).
+    """
+    if not target or len(target) > 2048:
+        return "/"
+    for form in (target, unquote(target)):
+        if any(ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in form):
+            return "/"  # controls, whitespace, backslashes: none belongs in a local path we link to
+        parts = urlsplit(form)
+        if not form.startswith("/") or form.startswith("//") or parts.scheme or parts.netloc:
+            return "/"
+    return target
 
 
 def client_key() -> str:
@@ -190,21 +219,19 @@ login_pages = Blueprint("auth", __name__)
 def login() -> Any:
     g = guard()
     error = None
-    if g.password is None:
+    if g.password is None or g.logins is None:
         error = "Login is not configured (set WEB_PASSWORD); commands need the API token."
     elif request.method == "POST":
-        if not g.logins.allow(client_key()):
+        if not g.logins.allow(client_key(), ACCOUNT):
             return render_template("login.html", error="Too many attempts; wait a minute."), 429
         if not g.csrf_ok():
             return render_template("login.html", error="The form expired; try again."), 403
         sent = request.form.get("password", "")
         if hmac.compare_digest(sent.encode(), g.password.encode()):
             session.clear()
-            session[SESSION_USER] = "admin"
+            session[SESSION_USER] = ACCOUNT
             csrf_token()
-            target = request.args.get("next", "/")
-            # Only same-site paths: never an open redirect.
-            return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+            return redirect(local_path(request.args.get("next")))
         error = "Wrong password."
     return render_template("login.html", error=error), 200 if error is None or request.method == "GET" else 401
 

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from solarstack.core.command import shown
+
 # HA's documented abbreviations for the keys we read.
 _ABBREVIATIONS = {
     "p": "platform",
@@ -79,16 +81,16 @@ class SettingInfo:
         if self.options:
             text = str(value)
             if text not in self.options:
-                raise ValueError(f"{self.key}: {text!r} is not one of {', '.join(self.options)}")
+                raise ValueError(f"{self.key}: {shown(text)!r} is not one of {', '.join(self.options)}")
             return text
         if isinstance(value, bool):
             raise ValueError(f"{self.key}: a number is needed")
         try:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise ValueError(f"{self.key}: {value!r} is not a number") from None
+            raise ValueError(f"{self.key}: {shown(str(value))!r} is not a number") from None
         if not math.isfinite(number):
-            raise ValueError(f"{self.key}: {value!r} is not a finite number")
+            raise ValueError(f"{self.key}: {shown(str(value))!r} is not a finite number")
         if self.minimum is not None and number < self.minimum:
             raise ValueError(f"{self.key}: {number:g} is below the minimum {self.minimum:g}")
         if self.maximum is not None and number > self.maximum:

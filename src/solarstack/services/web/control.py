@@ -7,7 +7,14 @@ only if that protocol lists the key. A query is allowed only if a protocol's
 `is_query(command)` accepts it. A refused command raises `CommandRefused` and nothing
 is published. Accepted ones go to `<prefix>/<device>/set/<setting>` or
 `<prefix>/<device>/query`, and the caller waits (bounded) for the reader's
-`.../result`. This module must not know Flask or parse HTTP.
+`.../result`.
+
+A command reaches the broker now or fails now: while the MQTT link is down it is refused
+(503) at once and not queued, so a command a user was told had failed does not run when
+the broker is back. What is published is the `core.command` envelope with the moment it
+was sent: should the link drop between that check and the publish, a copy re-sent after
+the reconnect (paho's in-flight queue, or core.mqtt's spool) is refused by the reader once
+older than `core.command.MAX_AGE_SECONDS`. This module must not know Flask or parse HTTP.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+from solarstack.core.command import MAX_AGE_SECONDS, envelope, shown
 from solarstack.core.errors import SettingError
 from solarstack.services.web.feed import Bus
 from solarstack.services.web.store import StateStore
@@ -67,12 +76,14 @@ class Commands:
         prefix: str,
         timeout: float,
         protocols: dict[str, ModuleType] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._bus = bus
         self._prefix = prefix.rstrip("/")
         self._timeout = timeout
         self._protocols = installed_protocols() if protocols is None else protocols
+        self._clock = clock
         self._lock = threading.Lock()
         self._waiters: dict[str, list[_Waiter]] = {}
 
@@ -93,7 +104,7 @@ class Commands:
         self._known(device)
         command = command.strip()
         if not _QUERY_SHAPE.match(command):
-            raise CommandRefused(f"{command!r} is not a command name")
+            raise CommandRefused(f"{shown(command)!r} is not a command name")
         modules = self._protocols_for(device)
         if not modules:
             raise CommandRefused("no protocol allow-list is installed; queries are refused")
@@ -106,7 +117,7 @@ class Commands:
         catalog = self._store.catalog(device)
         info = catalog.settings.get(setting) if catalog else None
         if info is None:
-            raise CommandRefused(f"{device} has no setting {setting!r}")
+            raise CommandRefused(f"{device} has no setting {shown(setting)!r}")
         try:
             wire = info.check(value)
         except ValueError as exc:
@@ -124,7 +135,7 @@ class Commands:
         """
         keys = {s.key for s in (*getattr(module, "SETTINGS", ()), *getattr(module, "ACTIONS", ()))}
         if keys and setting not in keys:
-            raise CommandRefused(f"{setting!r} is not in the protocol's settings allow-list")
+            raise CommandRefused(f"{shown(setting)!r} is not in the protocol's settings allow-list")
         setter = getattr(module, "setter_command", None)
         if setter is None:
             return
@@ -144,31 +155,37 @@ class Commands:
 
     def _known(self, device: str) -> None:
         if device not in self._store.devices():
-            raise CommandRefused(f"unknown device {device!r}", status=404)
+            raise CommandRefused(f"unknown device {shown(device)!r}", status=404)
 
     # -- run -------------------------------------------------------------------------
 
     def run_query(self, device: str, command: str) -> dict[str, Any]:
         command = self.check_query(device, command)
         topic = f"{self._prefix}/{device}/query"
-        return self._send(topic, command, f"{topic}/result")
+        return self._send(topic, envelope(command, self._clock(), key="command"), f"{topic}/result")
 
     def change_setting(self, device: str, setting: str, value: object) -> dict[str, Any]:
         wire = self.check_setting(device, setting, value)
         topic = f"{self._prefix}/{device}/set/{setting}"
-        return self._send(topic, wire, f"{topic}/result")
+        return self._send(topic, envelope(wire, self._clock()), f"{topic}/result")
 
     def _send(self, topic: str, payload: str, result_topic: str) -> dict[str, Any]:
         bus = self._bus()
-        if bus is None:
-            raise CommandRefused("not connected to the MQTT broker", status=503)
+        if bus is None or not bus.connected:
+            # Never queue it: a command must not run after the user was told it failed.
+            raise CommandRefused("not connected to the MQTT broker: the command was not sent", status=503)
         waiter = _Waiter()
         with self._lock:
             self._waiters.setdefault(result_topic, []).append(waiter)
         try:
-            bus.publish(topic, payload, qos=1, retain=False)
+            if not bus.publish_now(topic, payload, qos=1):  # never the spool (see above)
+                raise CommandRefused("not connected to the MQTT broker: the command was not sent", status=503)
             if not waiter.done.wait(self._timeout):
-                raise CommandRefused(f"no read-back from the device within {self._timeout:g} s", status=504)
+                raise CommandRefused(
+                    f"no read-back from the device within {self._timeout:g} s"
+                    f" (a reader refuses the command once it is {MAX_AGE_SECONDS:g} s old)",
+                    status=504,
+                )
             assert waiter.result is not None
             return waiter.result
         finally:

@@ -27,9 +27,14 @@ _DEVICE = re.compile(r"^[a-z0-9_]+$")
 class Bus(Protocol):
     """The part of core.mqtt.MqttClient the web uses."""
 
+    @property
+    def connected(self) -> bool: ...
+
     def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None: ...
 
     def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> None: ...
+
+    def publish_now(self, topic: str, payload: str | bytes, qos: int = 1) -> bool: ...
 
 
 class ResultSink(Protocol):

@@ -10,8 +10,10 @@ This module must not hold module-level state or read the environment at import t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import resource
 import secrets
 import signal
 from dataclasses import dataclass
@@ -63,8 +65,35 @@ def build(settings: WebSettings) -> Running:
     return Running(app, store, client)
 
 
+#: Idle keep-alive connections a worker keeps on top of its threads. gunicorn's gthread
+#: worker closes a connection beyond that room "gracefully" on its one event-loop thread,
+#: waiting up to 2 s for the peer to hang up — a client flooding refused live streams
+#: (streams.py) and never closing them would stall every other request that long per
+#: connection. Kept alive instead, they are dropped after the keep-alive timeout without
+#: waiting. Room for 1,024 per worker; each costs one file descriptor.
+KEEPALIVE_ROOM = 1024
+
+
+def _worker_connections(threads: int) -> int:
+    """Connections per worker: threads plus KEEPALIVE_ROOM, as far as open files allow (the
+    soft limit is raised toward the hard one, which any process may do)."""
+    wanted = threads + KEEPALIVE_ROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted + 128:
+        target = wanted + 128 if hard == resource.RLIM_INFINITY else min(wanted + 128, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < wanted + 128:
+        log.warning("only %d open files allowed: room for %d idle connections per worker", soft, soft - 128 - threads)
+        return max(threads + 1, soft - 128)
+    return wanted
+
+
 def _server(settings: WebSettings, workers: int) -> Any:
     from gunicorn.app.base import BaseApplication
+
+    connections = _worker_connections(settings.web_threads)
 
     class WebServer(BaseApplication):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -78,7 +107,7 @@ def _server(settings: WebSettings, workers: int) -> Any:
                 "workers": workers,
                 # Each open live stream holds a thread for as long as the tab is open.
                 "threads": settings.web_threads,
-                "worker_connections": settings.web_threads * 2,
+                "worker_connections": connections,
                 "graceful_timeout": 5,
                 "timeout": 60,
                 "keepalive": 5,
@@ -139,6 +168,11 @@ def run(argv: list[str]) -> int:
         # One random key for all workers (made before the fork), or a login made through one
         # worker would be rejected by the other. It still changes on every restart.
         settings = settings.model_copy(update={"web_secret_key": SecretStr(secrets.token_hex(32))})
+    if settings.web_password is not None:
+        # Fail at start with one line, not in every worker: the login limiter's file must be writable.
+        from solarstack.services.web.logins import LoginLimiter
+
+        LoginLimiter.per_minute_and_hour(settings.state_dir, 1, 1).close()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.web_api_token is None and settings.web_password is None:
         log.warning("neither WEB_API_TOKEN nor WEB_PASSWORD is set: every command will be refused")

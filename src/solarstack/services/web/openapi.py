@@ -213,6 +213,7 @@ def build_spec() -> dict[str, Any]:
                         "401": _ERROR,
                         "403": _ERROR,
                         "404": _ERROR,
+                        "413": _ERROR,
                         "429": _ERROR,
                         "503": _ERROR,
                         "504": _ERROR,
@@ -228,6 +229,7 @@ def build_spec() -> dict[str, Any]:
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
                         },
                         "401": _ERROR,
+                        "503": _ERROR,
                     },
                 }
             },

@@ -25,6 +25,9 @@ class WebMetrics:
         self.requests = Counter(
             "solarstack_web_requests", "HTTP requests served", ["endpoint", "status"], registry=self.registry
         )
+        self.stream_refusals = Counter(
+            "solarstack_web_stream_refusals", "live streams refused with 503 (caps full)", registry=self.registry
+        )
         stream = Gauge("solarstack_web_stream_clients", "open live-stream connections", registry=self.registry)
         stream.set_function(lambda: float(clients()))
         up = Gauge("solarstack_web_mqtt_connected", "1 while the MQTT subscriber is connected", registry=self.registry)

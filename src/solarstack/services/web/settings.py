@@ -8,7 +8,7 @@ hold any state: `load(WebSettings)` builds it and the app factory receives it.
 from __future__ import annotations
 
 from pydantic import Field as PydanticField
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationInfo, field_validator
 
 from solarstack.core.settings import CommonSettings
 
@@ -35,9 +35,31 @@ class WebSettings(CommonSettings):
         8.0, gt=0, le=60, description="seconds to wait for a reader's read-back of a command"
     )
     web_command_rate: int = PydanticField(20, ge=1, description="commands per minute allowed per client")
+    web_login_rate: int = PydanticField(5, ge=1, description="login attempts per minute allowed per client address")
+    web_login_account_rate: int = PydanticField(
+        30, ge=1, description="login attempts per hour allowed for the account, from all addresses together"
+    )
+    web_streams: int | None = PydanticField(
+        None, ge=1, description="open live streams per worker from all clients (unset: half of WEB_THREADS)"
+    )
+    web_streams_per_client: int = PydanticField(8, ge=1, description="open live streams per worker per client address")
     web_stale_seconds: float = PydanticField(180.0, gt=0, description="a device with no state for this long is stale")
     web_sse_heartbeat: float = PydanticField(15.0, gt=0, description="seconds between live-stream keep-alives")
     web_history_points: int = PydanticField(
         20000, ge=100, description="points kept per field in memory when no Prometheus is configured"
     )
     prometheus_url: str | None = PydanticField(None, description="Prometheus base URL for history (unset: in memory)")
+
+    @field_validator("web_streams")
+    @classmethod
+    def _streams_leave_threads(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # Each open stream holds a worker thread; /api/data and the pages need some left.
+        threads = info.data.get("web_threads")
+        if value is not None and threads is not None and value > threads - 4:
+            raise ValueError(f"must be at most WEB_THREADS - 4 ({threads - 4}): each open stream holds a thread")
+        return value
+
+    @property
+    def stream_limit(self) -> int:
+        """Open live streams one worker takes in total: WEB_STREAMS, or half its threads."""
+        return self.web_streams if self.web_streams is not None else self.web_threads // 2

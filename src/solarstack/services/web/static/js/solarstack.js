@@ -782,7 +782,15 @@
     if (source) source.close();
     source = new EventSource("/api/stream");
     source.addEventListener("open", () => setLink(true));
-    source.addEventListener("error", () => setLink(false));
+    source.addEventListener("error", () => {
+      setLink(false);
+      // The browser retries a dropped stream itself, but not a refused one (the server's
+      // 503 when too many streams are open): try again later, with jitter.
+      if (source && source.readyState === EventSource.CLOSED) {
+        const closed = source;
+        setTimeout(() => { if (source === closed) connect(); }, 10000 + Math.random() * 10000);
+      }
+    });
     source.addEventListener("snapshot", (e) => {
       const data = JSON.parse(e.data);
       model.devices = data.devices || {};

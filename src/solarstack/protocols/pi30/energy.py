@@ -1,0 +1,50 @@
+"""Protocols layer (PI30): the inverter's energy counters, as data for core.energy.
+
+Which QPIGS values make each counter is PI30 knowledge, so it lives with the codec,
+not in core/ (which integrates any table it is given) nor in a service (which names
+no protocol). Pure data: no I/O.
+"""
+
+from __future__ import annotations
+
+from solarstack.core.energy import Counter, Term
+
+#: PI30 inverters (QPIGS keys). PI30 reports no grid power, so grid import is the power
+#: balance of what it does report: grid = load + battery charge - PV - battery discharge
+#: (everything entering the inverter equals everything leaving it). Conversion losses
+#: make this read a few percent low, and in battery mode the same losses keep it at or
+#: below zero, which the counter drops; the gate stops it outright when the AC input
+#: is absent. Battery power is current * battery voltage on each side of the pack.
+PI30_COUNTERS: tuple[Counter, ...] = (
+    Counter("pv_energy", "PV energy", (Term(("pv_input_power",)),), role="pv_energy"),
+    Counter("load_energy", "Load energy", (Term(("ac_output_active_power",)),), role="load_energy"),
+    Counter(
+        "battery_charge_energy",
+        "Battery charge energy",
+        (Term(("battery_charging_current", "battery_voltage")),),
+        role="battery_charge_energy",
+    ),
+    Counter(
+        "battery_discharge_energy",
+        "Battery discharge energy",
+        (Term(("battery_discharge_current", "battery_voltage")),),
+        role="battery_discharge_energy",
+    ),
+    Counter(
+        "grid_import_energy",
+        "Grid import energy",
+        (
+            Term(("ac_output_active_power",)),
+            Term(("battery_charging_current", "battery_voltage")),
+            Term(("pv_input_power",), -1.0),
+            Term(("battery_discharge_current", "battery_voltage"), -1.0),
+        ),
+        gate="ac_input_voltage",
+        gate_min=90.0,  # below any mains voltage; PI30 shows a few volts of noise without grid
+        role="grid_import_energy",
+        # PI30 measures no grid power: the same gated balance is published as `grid_power`
+        power_key="grid_power",
+        power_role="grid_power",
+        power_label="Grid power",
+    ),
+)
