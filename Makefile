@@ -4,13 +4,14 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install deps ha test lint bench demo clean
+.PHONY: help install deps ha test lint bench demo env clean
 
 help:
 	@echo "make demo   run the whole stack locally with simulated devices (no Docker)"
 	@echo "make test   run the test suite (installs what it needs)"
 	@echo "make bench  print benchmark figures and ratios"
 	@echo "make lint   ruff + mypy"
+	@echo "make env    write .env for docker compose, every secret random (never overwrites one)"
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,6 +42,11 @@ bench: deps install
 
 demo: deps install
 	$(VENV)/bin/solarstack dev
+
+# .env from .env.example with a fresh random value for every secret (`solarstack init`).
+# Only python3 is needed, no virtualenv: the generator uses the standard library alone.
+env:
+	@PYTHONPATH=src python3 -m solarstack.cli init
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .state artifacts

@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run the whole stack locally with simulated devices (no Docker)")
     dev.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    i = sub.add_parser(
+        "init",
+        help="write .env from .env.example with a random value for every secret (never overwrites .env)",
+    )
+    i.add_argument("--directory", default=".", help="where .env.example is and .env goes (default: here)")
     return p
 
 
@@ -90,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _delegate(f"solarstack.sim.{args.simulator}", f"simulator {args.simulator!r}", args.args)
         if args.cmd == "dev":
             return _delegate("solarstack.dev", "solarstack dev", args.args)
+        if args.cmd == "init":
+            from solarstack import envfile
+
+            return envfile.init(args.directory)
         from solarstack import oneshot
 
         handler = getattr(oneshot, f"cmd_{args.cmd}")
