@@ -45,6 +45,35 @@ JK02_32S_CHUNKS = [
 ]
 JK02_32S_CELL_INFO = b"".join(JK02_32S_CHUNKS)
 
+#: 32-cell layout, JK-PB series with all five temperature sensors fitted (byte 214 =
+#: 0xFF) and T3-T5 all different from MOS/T1/T2: JK_PB2A16S20P, hardware 15A, firmware
+#: 15.38 (its device-info frame sits next to it), 16 cells, charging 31.881 A at 25 %.
+#: The "JK02_32S_v15" cell frame in patman15/aiobmsble tests/bms/test_jikong_bms.py;
+#: it came over from patman15/BMS_BLE-HA tests/test_jikong_bms.py (commit 8e0dd6d,
+#: PR #339 for issue #149, whose reporter attached debug logs from a 15.38 unit).
+JK02_PB_CELL_INFO = bytes.fromhex(
+    "55aaeb9002ac050dfe0cfe0c010d010dfd0cfb0c010dfc0cfb0cfe0cfb0cf80cfb0cfb0c090d000000000000000000000000"
+    "0000000000000000000000000000000000000000ffff0000ff0c10000f0c40003d0040003d0041003f0041003e0041003e00"
+    "41003d0040003e0041003f000000000000000000000000000000000000000000000000000000000000000000810000000000"
+    "e8cf00004ae41900897c000086008000000000000000001986c00000400d030009000000b15f1c00640000008c4c76010101"
+    "0000000000000000000000000000ff0001000000050452000000d44e404000000000ca1400000001010100060000ea670000"
+    "00000000cd00c300bf00bd03287f030a1d0000008051010000000100a50202000000000000feff7fdc2f0101b0cf070000bb"
+)
+
+#: 32-cell layout, JK-PB firmware 14 (the issue's label), 16 cells, discharging: the
+#: first "Cell info frame (version 3, 300 bytes) received" that the esphome-jk-bms
+#: maintainer posted on 2024-01-20 in https://github.com/syssi/esphome-jk-bms/issues/390
+#: ("Support for new range of JK BMS (JK-PBx)"). Its T3 reads what MOS reads, as users
+#: report for PB boards (mr-manuel/venus-os_dbus-serialbattery#75).
+JK02_PB_V14_CELL_INFO = bytes.fromhex(
+    "55aaeb90022bc80cca0ccd0ccd0ccf0cd00cd00ccc0cc70ccb0ccb0ccc0ccd0cd10cd10ccf0c000000000000000000000000"
+    "0000000000000000000000000000000000000000ffff0000cd0c0a000e0c5b003c003e003b003f003c003f003c0040003d00"
+    "40003d0040003e0040003e0000000000000000000000000000000000000000000000000000000000000000007c0000000000"
+    "cdcc000038df35002cf3feff710068000000080000000051a4750700c027090002000000376e1700640000007c0e08000101"
+    "0000000000000000000000000000ff00010000009d030000ba008e8a4040000000007a140000000101010006000062880600"
+    "000000007c0071007400a10377d09c073d0000008051010000000000000000000000000000feff7fdd2f0101b00700000059"
+)
+
 # --- JK over RS485 / TTL ("4E 57") ---------------------------------------------------
 
 #: 14 cells, charging 2.08 A at 15 %: the read-all reply quoted in

@@ -63,6 +63,10 @@ def test_cell_info_through_any_mtu(mtu: int | tuple[int, ...], firmware: str, pa
             assert v["cell_count"] == 16 and len(v["cell_voltages"]) == 16  # type: ignore[arg-type]
             assert abs(v["soc"] - state.soc) <= 1  # type: ignore[operator]
             assert v["rssi"] == -67 and v["ble_reconnects"] == 0
+            # the simulated 32-slot BMS is a JK-PB: T3-T5 fitted and sent, on top of MOS, T1, T2
+            assert v["temperature_sensors_mask"] == (0b111 if dev.layout == "24" else 0b111111)
+            pb_probes = [v.get(f"temperature_{i}") for i in (3, 4, 5)]
+            assert all(isinstance(t, float) for t in pb_probes) == (dev.layout == "32")
             assert {f.key for f in reading.fields} >= set(v)
         assert second.values["cell_voltages"] == [round(c, 3) for c in state.cell_voltages]
         assert fake.connections == 1  # keep-alive: one connection for both polls

@@ -1,14 +1,9 @@
 """The one-shot CLI on BMS devices and frames: `solarstack query <url> all --json` against
 the simulators on ptys, and `solarstack decode --protocol jk02 --hex …` on a recorded frame.
-
-The registry / catalog entries are set here the way devices/registry.py and
-protocols/catalog.py are asked to list them (see the bms report), so this test holds
-the interface both sides rely on.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -17,26 +12,8 @@ import bms_frames as rec
 import pytest
 
 from solarstack import cli
-from solarstack.devices import registry
-from solarstack.protocols import catalog
 from solarstack.protocols import daly as daly_codec
 from solarstack.sim.bms import build_server
-
-BMS_MODULES = {
-    "jkserial": "solarstack.devices.bms",
-    "daly": "solarstack.devices.bms",
-    "vedirect": "solarstack.devices.bms",
-    "jk02": "solarstack.devices.bms_ble",
-}
-
-
-@pytest.fixture(autouse=True)
-def wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    for protocol, module in BMS_MODULES.items():
-        monkeypatch.setitem(registry.DEVICE_MODULES, protocol, module)
-        monkeypatch.setitem(
-            catalog.CODECS, protocol, lambda p=protocol: importlib.import_module(f"solarstack.protocols.{p}").Codec()
-        )
 
 
 @pytest.fixture

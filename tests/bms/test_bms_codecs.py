@@ -56,6 +56,7 @@ def test_jk02_24s_cell_info_every_field() -> None:
         "runtime": 1049546,
         "charge_mosfet": True,
         "discharge_mosfet": True,
+        "temperature_sensors_mask": 0b111,  # byte 182: MOS, T1, T2 fitted
     }
 
 
@@ -93,7 +94,96 @@ def test_jk02_32s_cell_info_every_field() -> None:
         "charge_mosfet": True,
         "discharge_mosfet": True,
         "precharge_mosfet": False,
+        "temperature_sensors_mask": 0b111,  # byte 214: MOS, T1, T2 fitted; T3-T5 missing (bytes read 0)
+        "temperature_3": None,
+        "temperature_4": None,
+        "temperature_5": None,
     }
+
+
+def test_jk02_pb_cell_info_every_field_with_five_temperature_sensors() -> None:
+    """JK-PB, firmware 15.38, all sensors fitted: T3/T4/T5 at 254/256/258 in JK's register order."""
+    values = jk02.decode(rec.JK02_PB_CELL_INFO, "32")
+    cells = [3333, 3326, 3326, 3329, 3329, 3325, 3323, 3329, 3324, 3323, 3326, 3323, 3320, 3323, 3323, 3337]
+    assert values == {
+        "cell_voltages": [mv / 1000 for mv in cells],
+        "cell_count": 16,
+        "enabled_cells_mask": 0xFFFF,
+        "average_cell_voltage": 3.327,
+        "delta_cell_voltage": 0.016,  # as the BMS sends it (its max - min would be 0.017)
+        "max_cell_index": 16,
+        "min_cell_index": 13,
+        "max_cell_voltage": 3.337,
+        "min_cell_voltage": 3.32,
+        "cell_resistances": [
+            64.0,
+            61.0,
+            64.0,
+            61.0,
+            65.0,
+            63.0,
+            65.0,
+            62.0,
+            65.0,
+            62.0,
+            65.0,
+            61.0,
+            64.0,
+            62.0,
+            65.0,
+            63.0,
+        ],
+        "voltage": 53.224,
+        "power": 1696.842,
+        "current": 31.881,
+        "temperature_1": 13.4,
+        "temperature_2": 12.8,
+        "temperature_mos": 12.9,
+        "errors": 0,
+        **NO_JK_ALARMS,
+        "balance_current": 0.0,
+        "balancing_action": "off",
+        "balancing": False,
+        "soc": 25,
+        "remaining_capacity": 49.286,
+        "full_capacity": 200.0,
+        "cycles": 9,
+        "cycle_capacity": 1859.505,
+        "soh": 100,
+        "runtime": 24530060,
+        "charge_mosfet": True,
+        "discharge_mosfet": True,
+        "precharge_mosfet": False,
+        "temperature_sensors_mask": 0xFF,
+        "temperature_3": 20.5,  # bytes 254-255: cd 00
+        "temperature_4": 19.5,  # bytes 256-257: c3 00
+        "temperature_5": 19.1,  # bytes 258-259: bf 00
+    }
+
+
+def test_jk02_pb_v14_temperatures_from_second_recording() -> None:
+    """A second PB unit (firmware 14, esphome-jk-bms#390): its T3 repeats MOS, T5 is its own."""
+    values = jk02.decode(rec.JK02_PB_V14_CELL_INFO, "32")
+    temperatures = {k: values[k] for k in jk02.TEMPERATURE_PRESENCE_BITS}
+    assert values["temperature_sensors_mask"] == 0xFF
+    assert temperatures == {
+        "temperature_mos": 12.4,
+        "temperature_1": 11.3,
+        "temperature_2": 10.4,
+        "temperature_3": 12.4,
+        "temperature_4": 11.3,
+        "temperature_5": 11.6,
+    }
+
+
+def test_jk02_missing_temperature_sensor_decodes_to_none() -> None:
+    """Bit i of byte 214 clear = sensor i missing (0 MOS, 1-5 T1-T5): no number for it."""
+    frame = bytearray(rec.JK02_PB_CELL_INFO)
+    frame[214] = 0xFF & ~(1 << 0) & ~(1 << 4)  # MOS and T4 missing
+    values = jk02.decode(jk02.encode_frame(jk02.TYPE_CELL_INFO, {6: bytes(frame[6:299])}), "32")
+    assert values["temperature_mos"] is None and values["temperature_4"] is None
+    assert (values["temperature_1"], values["temperature_2"]) == (13.4, 12.8)
+    assert (values["temperature_3"], values["temperature_5"]) == (20.5, 19.1)
 
 
 def test_jk02_layout_from_firmware() -> None:

@@ -8,61 +8,23 @@ falls silent and comes back: availability and the link counters must follow.
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
 import threading
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from solarstack.core.poller import CircuitBreaker
 from solarstack.core.settings import load
 from solarstack.protocols import daly, jkserial, vedirect
+from solarstack.services import wiring
 from solarstack.services.bms import main as bms_main
 from solarstack.services.bms.settings import BmsSettings
 from solarstack.sim.bms import build_server
-from solarstack.sim.pty import StreamServer
-
-
-class Watcher:
-    """Records the latest payload per topic (retained ones included)."""
-
-    def __init__(self, broker: Any) -> None:
-        self.latest: dict[str, bytes] = {}
-        self.history: list[tuple[str, bytes]] = []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=uuid.uuid4().hex)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([("solarstack/#", 1), ("homeassistant/#", 1)])
-        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
-        with self.lock:
-            self.latest[msg.topic] = msg.payload
-            self.history.append((msg.topic, msg.payload))
-
-    def json(self, topic: str) -> Any:
-        with self.lock:
-            raw = self.latest.get(topic)
-        return json.loads(raw) if raw else None
-
-    def text(self, topic: str) -> str | None:
-        with self.lock:
-            raw = self.latest.get(topic)
-        return raw.decode() if raw is not None else None
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+from solarstack.sim.stream import StreamServer
+from support import MqttRecorder, free_port
 
 
 @pytest.fixture
@@ -97,10 +59,10 @@ class ReaderThread:
 
     async def _main(self) -> None:
         self.stop_event = asyncio.Event()
-        original = bms_main.build_readers
+        original = wiring.build_readers
 
-        def capture(settings: BmsSettings, metrics: Any) -> list[Any]:
-            readers = original(settings, metrics)
+        def capture(settings: BmsSettings, devices: Any, plan: Any, metrics: Any) -> list[Any]:
+            readers = original(settings, devices, plan, metrics)
             for r in readers:
                 # the production breaker waits 30 s before probing a silent pack; the
                 # test shortens that wait (same class, injected like Poller allows)
@@ -108,11 +70,11 @@ class ReaderThread:
             self.readers = readers
             return readers
 
-        bms_main.build_readers = capture  # type: ignore[assignment]
+        wiring.build_readers = capture  # type: ignore[assignment]
         try:
             await bms_main.serve(self.settings, self.stop_event)
         finally:
-            bms_main.build_readers = original  # type: ignore[assignment]
+            wiring.build_readers = original  # type: ignore[assignment]
 
     def start(self) -> ReaderThread:
         self.thread.start()
@@ -127,12 +89,6 @@ class ReaderThread:
         assert not self.thread.is_alive(), "reader did not stop"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _metrics(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         return str(resp.read().decode())
@@ -141,7 +97,7 @@ def _metrics(port: int) -> str:
 def test_three_packs_published_then_one_drops_off_and_returns(
     mosquitto: Any, sims: dict[str, tuple[StreamServer, str]], tmp_path: Path, wait_for: Any
 ) -> None:
-    watcher = Watcher(mosquitto)
+    watcher = MqttRecorder(mosquitto, ["solarstack/#", "homeassistant/#"])
     wait_for(watcher.subscribed.is_set, what="subscribed")
     devices = ",".join(
         [
@@ -183,6 +139,11 @@ def test_three_packs_published_then_one_drops_off_and_returns(
         assert bank["pack_count"] == 2 and 40 < bank["voltage"] < 60 and bank["full_capacity"] > 0
         assert watcher.text("solarstack/bank/availability") == "online"
         assert "packs_online" in wait_for(lambda: watcher.json("homeassistant/device/bank/config"), 10)["cmps"]
+        # every device, the group too, tells consumers what it is in its catalogue
+        for device, kind in (("bank", "battery_group"), ("pack_jk", "battery"), ("shunt", "shunt")):
+            cat = wait_for(lambda d=device: watcher.json(f"solarstack/{d}/catalog"), 10, what=f"{device} catalogue")
+            assert cat["device"]["kind"] == kind
+        assert {f["role"] for f in watcher.json("solarstack/bank/catalog")["fields"]} >= {"soc", "battery_power"}
         shunt = watcher.json("solarstack/shunt/state")
         for key in ("voltage", "current", "soc", "consumed_capacity", "energy_charged", "energy_discharged"):
             assert key in shunt, key
@@ -194,10 +155,10 @@ def test_three_packs_published_then_one_drops_off_and_returns(
 
         cfg = wait_for(cells_discovered, 10, what="per-cell discovery")
         # and Home Assistant coming online gets it again
-        sent = sum(1 for t, _ in watcher.history if t == "homeassistant/device/pack_jk/config")
+        sent = watcher.topics().count("homeassistant/device/pack_jk/config")
         watcher.client.publish("homeassistant/status", "online", qos=1)
         wait_for(
-            lambda: sum(1 for t, _ in watcher.history if t == "homeassistant/device/pack_jk/config") > sent,
+            lambda: watcher.topics().count("homeassistant/device/pack_jk/config") > sent,
             10,
             what="discovery re-sent on HA birth",
         )

@@ -15,7 +15,6 @@ from solarstack.core.discovery import (
     build_device_discovery,
     build_discovery,
     build_entity_discovery,
-    clear_topics,
     discovery_subscriptions,
     on_ha_birth,
     with_removals,
@@ -251,9 +250,10 @@ def test_switching_mode_clears_the_other_modes_topics():
     ent = build_entity_discovery("solarstack", "homeassistant", DEVICE, FIELDS[:2], (), origin_version="1")
     assert with_removals(dev, ent) == [*ent, ("homeassistant/device/inverter1/config", "")]
     assert with_removals(ent, dev) == [*dev, *((t, "") for t, _ in ent)]
-    assert with_removals(ent, []) == clear_topics(ent)
+    cleared = [(t, "") for t, _ in ent]
+    assert with_removals(ent, []) == cleared
     # already-cleared topics (empty retained) are not cleared again
-    assert with_removals(clear_topics(ent), ent) == ent
+    assert with_removals(cleared, ent) == ent
 
 
 def test_discovery_subscriptions_match_both_modes_topics():

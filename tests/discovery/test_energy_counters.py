@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from solarstack.core.energy import Counter, EnergyCounters, Term, positive_area
 from solarstack.core.fields import Kind
-from solarstack.services.inverter.energy import PI30_COUNTERS
+from solarstack.protocols.pi30.energy import PI30_COUNTERS
 
 T0 = datetime(2026, 6, 1, 10, 0, 0, tzinfo=UTC)
 POWER = (Counter("pv_energy", "PV energy", (Term(("pv_power",)),)),)
@@ -344,9 +344,10 @@ def test_pi30_counter_keys_exist_in_the_qpigs_table():
 
 def test_fields_are_kwh_energy_total_increasing_and_match_the_values(tmp_path):
     ec = make(tmp_path / "e.json", counters=PI30_COUNTERS)
-    fields = ec.fields
+    derived = {c.power_key for c in PI30_COUNTERS if c.power_key}
+    fields = tuple(f for f in ec.fields if f.key not in derived)
     assert [f.key for f in fields] == list(ec.values())
-    assert len(fields) == 2 * len(PI30_COUNTERS)
+    assert len(fields) == 2 * len([c for c in PI30_COUNTERS if c.energy])
     for f in fields:
         assert (f.kind, f.unit, f.ha_device_class, f.ha_state_class) == (
             Kind.FLOAT,
@@ -375,3 +376,25 @@ def test_floor_leaves_today_alone_when_the_retained_state_is_from_another_day(tm
     yesterday = T0 - timedelta(days=1)
     assert ec.floor(yesterday, {"pv_energy": 3.0, "pv_energy_today": 2.0}, now=T0)
     assert ec.values() == {"pv_energy": 3.0, "pv_energy_today": 0.0}
+
+
+def test_grid_power_is_derived_once_by_the_counters_rule(tmp_path):
+    """PI30 measures no grid power: the reader publishes the grid counter's gated balance as
+    `grid_power` (issue 9), so an off-grid inverter in battery mode shows 0 W, not an export."""
+    ec = make(tmp_path / "e.json", counters=PI30_COUNTERS)
+    base = {
+        "pv_input_power": 500,
+        "ac_output_active_power": 540,
+        "battery_charging_current": 0,
+        "battery_discharge_current": 1,
+        "battery_voltage": 52.0,
+    }
+    battery_mode = ec.update(T0, {**base, "ac_input_voltage": 0.0})
+    assert battery_mode["grid_power"] == 0.0  # the balance (540 - 500 - 52 = -12 W) is gated off
+    on_grid = ec.update(T0 + timedelta(seconds=1), {**base, "ac_input_voltage": 230.0})
+    assert on_grid["grid_power"] == pytest.approx(540 - 500 - 52.0)
+    (row,) = [f for f in ec.fields if f.key == "grid_power"]
+    assert (row.unit, row.role) == ("W", "grid_power")
+    # battery power likewise, signed (+ charging), and it counts no energy of its own
+    assert battery_mode["battery_power"] == pytest.approx(-52.0)
+    assert "battery_power_today" not in on_grid

@@ -16,7 +16,7 @@ from ha_venv import HaChecker, ha_python
 from solarstack.core.discovery import DeviceInfo, build_device_discovery, build_entity_discovery, with_removals
 from solarstack.core.energy import EnergyCounters
 from solarstack.core.fields import UNITS, Field, Kind, Setting
-from solarstack.services.inverter.energy import PI30_COUNTERS
+from solarstack.protocols.pi30.energy import PI30_COUNTERS
 
 # Building the venv on CI (first use) takes minutes; afterwards each test takes ~1 s.
 pytestmark = pytest.mark.timeout(3600)
@@ -186,9 +186,12 @@ def test_every_unit_we_emit_is_valid_for_its_device_class(ha_check):
 def test_energy_counter_fields_pass(ha_check, tmp_path):
     ec = EnergyCounters(tmp_path / "e.json", counters=PI30_COUNTERS, max_gap=30.0)
     results = ha_check(build("device", fields=ec.fields, settings=()))
-    assert len(results) == 10
+    assert len(results) == 12  # five totals, five daily figures, the derived grid and battery power
     assert [(r["object_id"], r["errors"]) for r in results if r["errors"]] == []
-    assert {r["config"]["state_class"] for r in results} == {"total_increasing"}
+    by_id = {r["object_id"]: r["config"] for r in results}
+    assert by_id.pop("grid_power")["state_class"] == "measurement"
+    assert by_id.pop("battery_power")["state_class"] == "measurement"
+    assert {c["state_class"] for c in by_id.values()} == {"total_increasing"}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ service side is the real MqttClient.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,8 @@ from solarstack.core.discovery import DeviceInfo, build_discovery, with_removals
 from solarstack.core.fields import Field, Kind, Setting
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
-from solarstack.services.inverter.energy import PI30_COUNTERS
+from solarstack.protocols.pi30.energy import PI30_COUNTERS
+from support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -71,12 +71,6 @@ onboarding:
 logger:
   default: warning
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class HomeAssistant:

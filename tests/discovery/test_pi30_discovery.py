@@ -15,7 +15,7 @@ from ha_venv import HaChecker, ha_python
 
 from solarstack.core.discovery import DeviceInfo, build_device_discovery, build_entity_discovery, entities
 from solarstack.core.fields import Field, Kind, Setting, Value
-from solarstack.services.inverter.energy import PI30_COUNTERS
+from solarstack.protocols.pi30.energy import PI30_COUNTERS
 
 commands = pytest.importorskip("solarstack.protocols.pi30.commands")
 setters = pytest.importorskip("solarstack.protocols.pi30.setters")

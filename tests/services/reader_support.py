@@ -20,17 +20,13 @@ import paho.mqtt.client as paho
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
+from support import free_port
+
 # Broker, BrokerFactory: the fixtures' types in tests/conftest.py (not imported: tests/ is
 # not a package, and a second conftest.py on the command line makes `conftest` ambiguous).
 Broker = Any
 BrokerFactory = Any
 WaitFor = Any
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 POLL = 0.5

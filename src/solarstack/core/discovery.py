@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from solarstack.core.fields import UNITS, Field, FieldTable, Kind, Setting
+from solarstack.core.topics import Topics
 
 #: (topic, payload) to publish retained; an empty payload clears a retained discovery topic.
 Message = tuple[str, str]
@@ -101,27 +102,27 @@ class Entity:
     stateful: bool = True  # False: no state topic, HA shows the last value it sent
 
 
-# --- topics ------------------------------------------------------------------------------
+# --- topics (core/topics.py holds the grammar; these keep the builders' signatures) -------------
 
 
 def state_topic(prefix: str, device: str) -> str:
-    return f"{prefix}/{device}/state"
+    return Topics(prefix).state(device)
 
 
 def availability_topic(prefix: str, device: str) -> str:
-    return f"{prefix}/{device}/availability"
+    return Topics(prefix).availability(device)
 
 
 def command_topic(prefix: str, device: str, setting: str) -> str:
-    return f"{prefix}/{device}/set/{setting}"
+    return Topics(prefix).set(device, setting)
 
 
 def device_config_topic(discovery_prefix: str, device: str) -> str:
-    return f"{discovery_prefix}/device/{device}/config"
+    return Topics(ha_prefix=discovery_prefix).ha_device(device)
 
 
 def entity_config_topic(discovery_prefix: str, component: str, device: str, object_id: str) -> str:
-    return f"{discovery_prefix}/{component}/{device}/{object_id}/config"
+    return Topics(ha_prefix=discovery_prefix).ha_entity(component, device, object_id)
 
 
 def unique_id(device: str, object_id: str) -> str:
@@ -407,11 +408,6 @@ def with_removals(previous: Iterable[Message], current: Sequence[Message]) -> li
     return out
 
 
-def clear_topics(messages: Iterable[Message]) -> list[Message]:
-    """Empty retained payloads that remove everything `messages` discovered."""
-    return [(topic, "") for topic, payload in messages if payload]
-
-
 def discovery_subscriptions(discovery_prefix: str, device: str) -> tuple[str, str]:
     """Topic filters that read back this device's retained discovery (both modes)."""
     return device_config_topic(discovery_prefix, device), f"{discovery_prefix}/+/{device}/+/config"
@@ -421,7 +417,7 @@ def discovery_subscriptions(discovery_prefix: str, device: str) -> tuple[str, st
 
 
 def ha_status_topic(discovery_prefix: str) -> str:
-    return f"{discovery_prefix}/status"
+    return Topics(ha_prefix=discovery_prefix).ha_status()
 
 
 def is_ha_birth(topic: str, payload: bytes, discovery_prefix: str) -> bool:

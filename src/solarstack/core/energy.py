@@ -64,6 +64,16 @@ class Counter:
     terms: tuple[Term, ...]
     gate: str | None = None  # a field that must be >= gate_min for the counter to run
     gate_min: float = 0.0
+    role: str | None = None  # the total's role in the catalogue ("pv_energy"); today's adds "_today"
+    # Publish the power this counter integrates as a field of its own (signed, W, 0 while the
+    # gate is closed): a quantity the device does not measure (PI30 grid power) is derived
+    # once, here, by the same rule as its energy, and nobody downstream does physics.
+    power_key: str | None = None
+    power_role: str | None = None
+    power_label: str = ""
+    power_group: str | None = None
+    # False: a derived power only (`power_key`, signed), nothing integrated (PI30 battery power)
+    energy: bool = True
 
     def power(self, values: Mapping[str, Value]) -> float | None:
         """Watts from one reading, or None when a value it needs is missing."""
@@ -85,7 +95,8 @@ class Counter:
         return total
 
     def fields(self) -> FieldTable:
-        return (
+        """The total, today's figure and (with `power_key`) the derived power."""
+        energy = (
             Field(
                 self.key,
                 kind=Kind.FLOAT,
@@ -93,6 +104,9 @@ class Counter:
                 device_class="energy",
                 state_class="total_increasing",
                 label=self.label,
+                role=self.role,
+                group="energy",
+                precision=3,
             ),
             Field(
                 f"{self.key}_today",
@@ -103,8 +117,23 @@ class Counter:
                 # which is exactly the midnight reset.
                 state_class="total_increasing",
                 label=f"{self.label} today",
+                role=f"{self.role}_today" if self.role else None,
+                group="energy",
+                precision=3,
             ),
         )
+        if self.power_key is None:
+            return energy
+        power = Field(
+            self.power_key,
+            kind=Kind.FLOAT,
+            unit="W",
+            label=self.power_label,
+            role=self.power_role,
+            group=self.power_group,
+            precision=0,
+        )
+        return (*energy, power) if self.energy else (power,)
 
 
 def _number(v: Value) -> float | None:
@@ -145,7 +174,8 @@ class EnergyCounters:
         tz: tzinfo | None = None,
     ) -> None:
         self._path = path
-        self._counters = tuple(counters)
+        self._all = tuple(counters)  # fields and derived powers
+        self._counters = tuple(c for c in counters if c.energy)  # integrated into kWh
         self._max_gap = max_gap
         self._checkpoint_every = checkpoint_every
         self._clock = clock
@@ -160,7 +190,7 @@ class EnergyCounters:
 
     @property
     def fields(self) -> FieldTable:
-        return tuple(f for c in self._counters for f in c.fields())
+        return tuple(f for c in self._all for f in c.fields())
 
     def values(self) -> dict[str, Value]:
         """Current totals and daily figures (kWh), keyed like `fields`."""
@@ -175,10 +205,15 @@ class EnergyCounters:
         if ts.tzinfo is None:
             raise ValueError("EnergyCounters needs timezone-aware timestamps")
         sample = _Sample(ts, {c.key: c.power(values) for c in self._counters})
+        derived: dict[str, Value] = {
+            c.power_key: None if (w := c.power(values)) is None else round(w, 1)
+            for c in self._all
+            if c.power_key is not None
+        }
         last = self._last
         if last is not None and sample.ts <= last.ts:
             # A duplicate or an out-of-order reading (replay): nothing new to integrate.
-            return self.values()
+            return self.values() | derived
         if last is not None and (sample.ts - last.ts).total_seconds() <= self._max_gap:
             self._integrate(last, sample)
         self._roll_day(ts)
@@ -191,7 +226,7 @@ class EnergyCounters:
                 # A full or read-only disk must not stop the readings; try again next interval.
                 self._saved_at = self._clock()
                 log.warning("energy state %s not saved: %s", self._path, exc)
-        return self.values()
+        return self.values() | derived
 
     def floor(self, ts: datetime, values: Mapping[str, Value], now: datetime) -> bool:
         """Raise every total to at least what `values` (kWh, stamped `ts`) say, and each daily

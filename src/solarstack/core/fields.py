@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 
 class Kind(StrEnum):
@@ -88,6 +88,9 @@ class Field(NamedTuple):
     diagnostic: bool = False
     label: str = ""
     icon: str | None = None
+    role: str | None = None  # what the value means to consumers: one of core.catalog.ROLES
+    group: str | None = None  # where it belongs on a page: one of core.catalog.GROUPS
+    precision: int | None = None  # decimals worth showing (HA suggested_display_precision)
 
     @property
     def title(self) -> str:
@@ -117,11 +120,6 @@ class Field(NamedTuple):
         if self.state_class is not None:
             return self.state_class
         return "measurement" if self.numeric else None
-
-
-def measure(key: str, pos: int, unit: str | None = None, **kw: Any) -> Field:
-    """A numeric measurement row (the common case), kept short for dense tables."""
-    return Field(key, pos, kw.pop("kind", Kind.FLOAT), unit, **kw)
 
 
 #: Words written in capitals in titles ("ac_input_voltage" -> "AC input voltage").

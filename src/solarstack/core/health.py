@@ -10,8 +10,7 @@
 is added; it speaks just enough HTTP/1.1 for Prometheus, container healthchecks and
 curl (GET/HEAD, one request per connection). A port it cannot bind is a ConfigError that
 names METRICS_PORT / METRICS_HOST; `check_listen()` finds that before a service builds
-anything. `health_wsgi_app` serves the same routes for the WSGI web app, which mounts it
-in its own server.
+anything.
 
 Must not decide readiness itself or touch devices/MQTT: it only calls what it is given.
 """
@@ -25,7 +24,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,21 +177,3 @@ class HealthServer:
         if method not in ("GET", "HEAD"):
             return _json(405, {"error": f"{method} not allowed"}), False
         return route(target, self.service, self._started, self.ready, self.registry), method == "HEAD"
-
-
-def health_wsgi_app(registry: CollectorRegistry, ready: ReadyCheck, *, service: str) -> Callable[..., Iterable[bytes]]:
-    """The same routes as a WSGI app (for the Flask web: dispatch these paths to it)."""
-    started = time.monotonic()
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-            response = _json(405, {"error": "method not allowed"})
-        else:
-            response = route(environ.get("PATH_INFO", "/"), service, started, ready, registry)
-        start_response(
-            f"{response.status} {_REASONS.get(response.status, 'Error')}",
-            [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))],
-        )
-        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [response.body]
-
-    return app

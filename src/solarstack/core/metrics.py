@@ -158,10 +158,6 @@ class _ReadingCollector(Collector):
                 current[(s.name, tuple(sorted(s.labels.items())))] = s
             self._by_device[reading.device] = list(current.values())
 
-    def forget(self, device: str) -> None:
-        with self._lock:
-            self._by_device.pop(device, None)
-
     def collect(self) -> Iterable[Metric]:
         with self._lock:
             samples = [s for per_device in self._by_device.values() for s in per_device]
@@ -255,7 +251,3 @@ class ServiceMetrics:
 
     def export_reading(self, reading: Reading) -> None:
         self._readings.update(reading)
-
-    def forget_device(self, device: str) -> None:
-        """Drop a device's reading samples (e.g. removed from the config)."""
-        self._readings.forget(device)

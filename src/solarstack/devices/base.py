@@ -3,14 +3,34 @@
 A device owns one transport and speaks one protocol over it. Calls are blocking
 with bounded timeouts; the async readers call them through asyncio.to_thread and
 hold one lock per device so a setting write never interleaves with a poll.
+
+Everything a reader needs to know about a device comes from here, so one generic
+reader (services/reader.py) serves every protocol family: what it is (`protocol`,
+`kind`), who made it (`identify`), what to poll and how often (`schedule`), which
+energy counters its readings feed (`counters`, `energy_command`), what it accepts
+(`settings`, `apply`, `is_query`). A new protocol family is a codec, a device class
+with these members and a row in devices/registry.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from solarstack.core.fields import FieldTable, Reading, Setting, Value
+
+if TYPE_CHECKING:  # core.energy pulls in logging and dataclasses: not on the one-shot CLI path
+    from solarstack.core.energy import Counter
+
+
+class Identity(NamedTuple):
+    """Who made a device and what it is, for the catalogue and HA's device page."""
+
+    manufacturer: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    sw_version: str | None = None
+    hw_version: str | None = None
 
 
 class SetResult(NamedTuple):
@@ -28,8 +48,32 @@ class SetResult(NamedTuple):
 
 class Device(Protocol):
     id: str
+    protocol: str  # the codec's name: "pi30", "jk02" …
+    kind: str  # what it is: one of core.catalog.DEVICE_KINDS
+
+    @property
+    def energy_command(self) -> str | None:
+        """The command whose readings feed `counters()`."""
+        ...
+
+    def identify(self, values: Mapping[str, Value]) -> Identity:
+        """Best effort, never raises for a silent device: may ask the device once (and
+        cache), or read `values` (the latest state) where the identity comes with readings."""
+        ...
+
+    def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
+        """The default poll schedule: (command, seconds) with the service's two intervals."""
+        ...
+
+    def counters(self) -> tuple[Counter, ...]:
+        """Energy counters integrated from `energy_command` readings."""
+        ...
 
     def query(self, command: str) -> Reading: ...
+
+    def queries(self) -> tuple[str, ...]:
+        """Every read-only command a consumer may send on `…/query` (the catalogue lists them)."""
+        ...
 
     def default_commands(self) -> tuple[str, ...]:
         """What `query … all` asks."""

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
 from solarstack.core.device_url import DeviceURL
+from solarstack.core.energy import Counter, Term
 from solarstack.core.errors import ConfigError, DeviceTimeout, ProtocolError, TransportError
 from solarstack.core.fields import FieldTable, Reading, Setting, Value
-from solarstack.devices.base import Device, SetResult
+from solarstack.devices.base import Device, Identity, SetResult
 from solarstack.protocols import daly, jkserial, vedirect
 from solarstack.transports.base import Transport
 
@@ -39,13 +40,67 @@ MAX_BUFFER = 4096
 Splitter = Callable[[bytearray], list[bytes]]
 
 
+#: Battery energy from the pack's own voltage and current (current > 0 while charging).
+BATTERY_COUNTERS = (
+    Counter(
+        "battery_energy_charged",
+        "Battery energy charged",
+        (Term(("voltage", "current")),),
+        role="battery_charge_energy",
+    ),
+    Counter(
+        "battery_energy_discharged",
+        "Battery energy discharged",
+        (Term(("voltage", "current"), -1.0),),
+        role="battery_discharge_energy",
+    ),
+)
+
+
 class BmsDevice(Device, Protocol):
     """A Device that also says how long one poll may take (BLE scans, Daly's nine requests)."""
 
     def poll_budget(self, command: str) -> float: ...
 
 
-class StreamBms(ABC):
+class Pack:
+    """What every battery pack (and shunt) tells a reader: it polls one command, its
+    counters integrate voltage times current, and its identity comes with its readings."""
+
+    kind = "battery"
+    manufacturer = ""
+
+    def default_commands(self) -> tuple[str, ...]:
+        raise NotImplementedError  # every pack class defines it
+
+    @property
+    def energy_command(self) -> str:
+        return self.default_commands()[0]
+
+    def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
+        return ((self.default_commands()[0], fast),)
+
+    def counters(self) -> tuple[Counter, ...]:
+        return BATTERY_COUNTERS
+
+    def identify(self, values: Mapping[str, Value]) -> Identity:
+        """Firmware, serial and model where the pack reported them (BLE: its device-info frame)."""
+        seen = {**getattr(self, "device_info", {}), **values}
+
+        def first(*keys: str) -> str | None:
+            found = next((seen[k] for k in keys if seen.get(k) not in (None, "")), None)
+            return str(found) if found is not None else None
+
+        return Identity(
+            manufacturer=self.manufacturer,
+            model=first("model", "product_id") or getattr(self, "protocol", None),
+            serial_number=first("serial_number", "device_id"),
+            sw_version=first("software_version", "firmware"),
+            hw_version=first("hardware_version"),
+        )
+
+
+class StreamBms(Pack, ABC):
     """What the three stream protocols share: the exchange loop and the Device face.
     Each protocol's subclass says what it asks (`default_commands`), how (`query`) and
     what comes back (`table`)."""
@@ -117,6 +172,9 @@ class StreamBms(ABC):
     def is_query(self, command: str) -> bool:
         return command.lower() in self.commands()
 
+    def queries(self) -> tuple[str, ...]:
+        return self.commands()
+
     def settings(self) -> tuple[Setting, ...]:
         return ()
 
@@ -135,6 +193,7 @@ class StreamBms(ABC):
 
 class JkSerialBms(StreamBms):
     protocol = "jkserial"
+    manufacturer = "Jikong (JK BMS)"
 
     def default_commands(self) -> tuple[str, ...]:
         return ("read_all",)
@@ -153,6 +212,7 @@ class JkSerialBms(StreamBms):
 
 class DalyBms(StreamBms):
     protocol = "daly"
+    manufacturer = "Daly"
 
     def __init__(
         self,
@@ -214,6 +274,8 @@ class VeDirectBms(StreamBms):
     """A Victron shunt or charger: it talks unasked; we listen for one whole cycle of blocks."""
 
     protocol = "vedirect"
+    kind = "shunt"
+    manufacturer = "Victron Energy"
 
     def default_commands(self) -> tuple[str, ...]:
         return ("blocks",)
@@ -253,8 +315,9 @@ def _flag(url: DeviceURL, key: str) -> bool:
     return (url.option(key, "0") or "0").lower() in ("1", "true", "yes", "on")
 
 
-def open_device(url: DeviceURL, *, timeout: float | None = None) -> StreamBms:
-    """Build a jkserial / daly / vedirect device from its URL (the transport opens on first use)."""
+def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False) -> StreamBms:
+    """Build a jkserial / daly / vedirect device from its URL (the transport opens on first use).
+    (`allow_destructive` has nothing to enable here: packs take no settings.)"""
     from solarstack.transports.factory import open_transport
 
     if url.protocol not in DEFAULT_BAUD:

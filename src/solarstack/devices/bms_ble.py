@@ -24,6 +24,7 @@ from solarstack.core.device_url import DeviceURL
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, FieldTable, Kind, Reading, Setting, Value
 from solarstack.devices.base import SetResult
+from solarstack.devices.bms import Pack
 from solarstack.protocols import jk02
 from solarstack.transports.ble import BleTransport
 
@@ -32,13 +33,14 @@ DEFAULT_TIMEOUT = 10.0
 CHAR_UUID = "0000ffe1-0000-1000-8000-00805f9b34fb"
 
 LINK_FIELDS: FieldTable = (
-    Field("rssi", 0, Kind.INT, "dBm", diagnostic=True),
-    Field("ble_reconnects", 0, Kind.INT, diagnostic=True, state_class="total_increasing"),
+    Field("rssi", 0, Kind.INT, "dBm", diagnostic=True, role="link", group="link", precision=0),
+    Field("ble_reconnects", 0, Kind.INT, diagnostic=True, state_class="total_increasing", role="link", group="link"),
 )
 
 
-class Jk02BleBms:
+class Jk02BleBms(Pack):
     protocol = "jk02"
+    manufacturer = "Jikong (JK BMS)"
 
     def __init__(
         self,
@@ -129,6 +131,9 @@ class Jk02BleBms:
     def is_query(self, command: str) -> bool:
         return command.lower() in self.commands()
 
+    def queries(self) -> tuple[str, ...]:
+        return self.commands()
+
     def settings(self) -> tuple[Setting, ...]:
         return ()
 
@@ -144,8 +149,15 @@ class Jk02BleBms:
             asyncio.run(self.transport.close())
 
 
-def open_device(url: DeviceURL, *, timeout: float | None = None, transport: BleTransport | None = None) -> Jk02BleBms:
-    """Build a JK BLE device from `jk02+ble://<MAC>?name=…&keepalive=1&layout=24|32`."""
+def open_device(
+    url: DeviceURL,
+    *,
+    timeout: float | None = None,
+    allow_destructive: bool = False,
+    transport: BleTransport | None = None,
+) -> Jk02BleBms:
+    """Build a JK BLE device from `jk02+ble://<MAC>?name=…&keepalive=1&layout=24|32`.
+    (`allow_destructive` has nothing to enable here: packs take no settings.)"""
     if url.transport != "ble" or not url.address:
         raise ConfigError(f"device URL {url.raw!r}: use jk02+ble://C8:47:8C:12:34:56")
     layout = url.option("layout")

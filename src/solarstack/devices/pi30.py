@@ -29,16 +29,19 @@ from solarstack.core.errors import (
     NakError,
     ProtocolError,
     SettingError,
+    SolarstackError,
     TransportError,
 )
 from solarstack.core.fields import Field, FieldTable, Kind, Reading, Setting, Value
-from solarstack.devices.base import SetResult
+from solarstack.devices.base import Identity, SetResult
 from solarstack.protocols import pi30
 from solarstack.transports.base import Transport
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+
+    from solarstack.core.energy import Counter
 
 DEFAULT_TIMEOUT = 3.0
 #: Longest reply we accept before calling it garbage (QPIRI is ~100 bytes, QPGSn ~150).
@@ -66,6 +69,13 @@ def _audit() -> logging.Logger:
 class Pi30Device:
     """One PI30-family inverter behind one transport."""
 
+    protocol = "pi30"
+    kind = "inverter"
+    manufacturer = "Voltronic Power"
+    energy_command = "QPIGS"
+    #: Asked once for the device page: serial number, firmware, model name.
+    IDENTITY_COMMANDS = ("QID", "QVFW", "QMN")
+
     def __init__(
         self,
         device_id: str,
@@ -81,6 +91,7 @@ class Pi30Device:
         self.bump_zero = bump_zero
         self.allow_destructive = allow_destructive
         self._context: pi30.Pi30Context | None = None
+        self._identity: Identity | None = None
 
     # -- queries ---------------------------------------------------------------------
 
@@ -131,11 +142,49 @@ class Pi30Device:
     def default_commands(self) -> tuple[str, ...]:
         return ("QPIGS", "QPIRI", "QMOD", "QPIWS", "QFLAG")
 
+    def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
+        """Live values every `fast` seconds, ratings and flags every `slow`."""
+        return (("QPIGS", fast), ("QMOD", fast), ("QPIWS", fast), ("QPIRI", slow), ("QFLAG", slow))
+
+    def counters(self) -> tuple[Counter, ...]:
+        from solarstack.protocols.pi30.energy import PI30_COUNTERS
+
+        return PI30_COUNTERS
+
+    def identify(self, values: Mapping[str, Value]) -> Identity:
+        """Serial number, firmware and model, asked once; and the ratings, so settings get
+        this unit's own bounds from the start. A command the unit does not answer is skipped."""
+        if self._identity is None:
+            found: dict[str, str] = {}
+            for command in self.IDENTITY_COMMANDS:
+                try:
+                    found.update({k: str(v) for k, v in self.query(command).values.items()})
+                except SolarstackError as exc:
+                    _logger(__name__).debug("%s: %s not answered (%s)", self.id, command, exc)
+            try:
+                self.context()
+            except SolarstackError as exc:
+                _logger(__name__).info(
+                    "%s: ratings not read yet (%s); settings use 48 V bounds until then", self.id, exc
+                )
+            self._identity = Identity(
+                manufacturer=self.manufacturer,
+                model=found.get("model_name") or "PI30 inverter",
+                serial_number=found.get("serial_number"),
+                sw_version=found.get("main_cpu_firmware"),
+            )
+        return self._identity
+
     def table(self, command: str) -> FieldTable:
         return pi30.lookup(command).fields
 
     def is_query(self, command: str) -> bool:
         return pi30.is_query(command)
+
+    def queries(self) -> tuple[str, ...]:
+        """The read-only commands by name; patterned ones (QPGSn, dated energy) are allowed by
+        `is_query` but listed only where a schedule names them."""
+        return tuple(c.name for c in pi30.COMMANDS.values() if c.read_only and c.pattern is None)
 
     # -- settings --------------------------------------------------------------------
 

@@ -1,32 +1,58 @@
-"""Devices layer: which protocol is served by which device module.
+"""Devices layer: which protocol is served by which device module, and what it is.
 
-Modules are imported lazily so `solarstack query pi30+…` never pays for bleak or
-the BMS codecs. Each device module offers `open_device(url, *, timeout) -> Device`.
+One row per protocol family: the module that builds its devices and the kinds of
+device it makes (core.catalog.DEVICE_KINDS), so a service takes the URLs of its own
+kinds without naming a protocol. Modules are imported lazily so `solarstack query
+pi30+…` never pays for bleak or the BMS codecs. Each device module offers
+`open_device(url, *, timeout, allow_destructive) -> Device`.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import NamedTuple
 
 from solarstack.core.device_url import DeviceURL
 from solarstack.core.errors import ConfigError
 from solarstack.devices.base import Device
 
-#: protocol name -> device module
-DEVICE_MODULES: dict[str, str] = {
-    "pi30": "solarstack.devices.pi30",
-    "jkserial": "solarstack.devices.bms",
-    "daly": "solarstack.devices.bms",
-    "vedirect": "solarstack.devices.bms",
-    "jk02": "solarstack.devices.bms_ble",
+
+class Family(NamedTuple):
+    module: str
+    kinds: tuple[str, ...]
+
+
+#: protocol name -> the device module and the kinds of device it makes
+FAMILIES: dict[str, Family] = {
+    "pi30": Family("solarstack.devices.pi30", ("inverter",)),
+    "jkserial": Family("solarstack.devices.bms", ("battery",)),
+    "daly": Family("solarstack.devices.bms", ("battery",)),
+    "vedirect": Family("solarstack.devices.bms", ("shunt",)),
+    "jk02": Family("solarstack.devices.bms_ble", ("battery",)),
 }
 
 
-def open_device(url: DeviceURL, *, timeout: float | None = None) -> Device:
-    module = DEVICE_MODULES.get(url.protocol)
-    if module is None:
+def protocols_for(kinds: tuple[str, ...]) -> list[str]:
+    """The protocols whose devices are of one of `kinds` (a service's own)."""
+    return [p for p, f in FAMILIES.items() if set(f.kinds) & set(kinds)]
+
+
+def check_kind(url: DeviceURL, kinds: tuple[str, ...]) -> None:
+    """ConfigError (one line) unless `url` names a protocol making one of `kinds`."""
+    family = FAMILIES.get(url.protocol)
+    if family is None or not set(family.kinds) & set(kinds):
         raise ConfigError(
-            f"device URL {url.raw!r}: unknown protocol {url.protocol!r}; known: {', '.join(sorted(DEVICE_MODULES))}"
+            f"device URL {url.raw!r}: protocol {url.protocol!r} is not one of {', '.join(protocols_for(kinds))}"
         )
-    device: Device = importlib.import_module(module).open_device(url, timeout=timeout)
+
+
+def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False) -> Device:
+    family = FAMILIES.get(url.protocol)
+    if family is None:
+        raise ConfigError(
+            f"device URL {url.raw!r}: unknown protocol {url.protocol!r}; known: {', '.join(sorted(FAMILIES))}"
+        )
+    device: Device = importlib.import_module(family.module).open_device(
+        url, timeout=timeout, allow_destructive=allow_destructive
+    )
     return device

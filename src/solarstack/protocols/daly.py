@@ -1,7 +1,7 @@
 """Protocols layer: Daly BMS over UART / RS485 (the "A5" protocol), pure codec.
 
-Facts: /work/shared/PROTOCOLS.md "Daly BMS", cross-checked with dreadnought/python-daly-bms
-and recorded replies (tests/bms/frames.py). 9600 8N1. No I/O, no logging.
+Facts: PROTOCOLS.md "Daly BMS", cross-checked with dreadnought/python-daly-bms
+and recorded replies (tests/bms/bms_frames.py). 9600 8N1. No I/O, no logging.
 
 Every frame, request and reply, is 13 bytes, data big-endian::
 
@@ -64,57 +64,69 @@ FAULT_BITS: tuple[tuple[str, ...], ...] = (
      "", "", "", ""),
 )  # fmt: skip
 
+
+def _alarm(name: str, pos: int, bit: int) -> Field:
+    return Field(
+        f"alarm_{name}", pos, Kind.BOOL, fmt=">B", bit=bit, device_class="problem", role="warning", group="warnings"
+    )
+
+
+# `group` places a row on a page, `role` says what it means (core/catalog.py); `precision` is
+# the wire's resolution in the row's unit (0.1 V -> 1, cell mV as V -> 3), power in whole watts.
 COMMANDS: Mapping[int, FieldTable] = {
     0x90: (
-        Field("voltage", 4, Kind.FLOAT, "V", 0.1, ">H"),
-        Field("gather_voltage", 6, Kind.FLOAT, "V", 0.1, ">H", diagnostic=True),
-        Field("current", 8, Kind.FLOAT, "A", 0.1, ">H"),  # raw - 30000, sign per firmware (decode)
-        Field("soc", 10, Kind.FLOAT, "%", 0.1, ">H", device_class="battery"),
-        Field("power", 0, Kind.FLOAT, "W", fmt=None),
+        Field("voltage", 4, Kind.FLOAT, "V", 0.1, ">H", role="battery_voltage", group="battery", precision=1),
+        Field("gather_voltage", 6, Kind.FLOAT, "V", 0.1, ">H", diagnostic=True, group="battery", precision=1),
+        # raw - 30000, sign per firmware (decode)
+        Field("current", 8, Kind.FLOAT, "A", 0.1, ">H", role="battery_current", group="battery", precision=1),
+        Field("soc", 10, Kind.FLOAT, "%", 0.1, ">H", device_class="battery", role="soc", group="battery", precision=1),
+        Field("power", 0, Kind.FLOAT, "W", fmt=None, role="battery_power", group="battery", precision=0),
     ),
     0x91: (
-        Field("max_cell_voltage", 4, Kind.FLOAT, "V", 0.001, ">H"),
-        Field("max_cell_index", 6, Kind.INT, fmt=">B", diagnostic=True),
-        Field("min_cell_voltage", 7, Kind.FLOAT, "V", 0.001, ">H"),
-        Field("min_cell_index", 9, Kind.INT, fmt=">B", diagnostic=True),
-        Field("delta_cell_voltage", 0, Kind.FLOAT, "V", fmt=None),
+        Field("max_cell_voltage", 4, Kind.FLOAT, "V", 0.001, ">H", group="cells", precision=3),
+        Field("max_cell_index", 6, Kind.INT, fmt=">B", diagnostic=True, group="cells"),
+        Field("min_cell_voltage", 7, Kind.FLOAT, "V", 0.001, ">H", group="cells", precision=3),
+        Field("min_cell_index", 9, Kind.INT, fmt=">B", diagnostic=True, group="cells"),
+        Field("delta_cell_voltage", 0, Kind.FLOAT, "V", fmt=None, group="cells", precision=3),
     ),
     0x92: (
-        Field("max_temperature", 4, Kind.FLOAT, "°C", fmt=">B"),
-        Field("max_temperature_sensor", 5, Kind.INT, fmt=">B", diagnostic=True),
-        Field("min_temperature", 6, Kind.FLOAT, "°C", fmt=">B"),
-        Field("min_temperature_sensor", 7, Kind.INT, fmt=">B", diagnostic=True),
+        Field("max_temperature", 4, Kind.FLOAT, "°C", fmt=">B", role="temperature", group="temperature", precision=0),
+        Field("max_temperature_sensor", 5, Kind.INT, fmt=">B", diagnostic=True, group="temperature"),
+        Field("min_temperature", 6, Kind.FLOAT, "°C", fmt=">B", role="temperature", group="temperature", precision=0),
+        Field("min_temperature_sensor", 7, Kind.INT, fmt=">B", diagnostic=True, group="temperature"),
     ),
     0x93: (
-        Field("state", 4, Kind.ENUM, fmt=">B", options=_STATE),
-        Field("charge_mosfet", 5, Kind.BOOL, fmt=">B", device_class="power"),
-        Field("discharge_mosfet", 6, Kind.BOOL, fmt=">B", device_class="power"),
-        Field("bms_life", 7, Kind.INT, fmt=">B", diagnostic=True),
-        Field("remaining_capacity", 8, Kind.FLOAT, "Ah", 0.001, ">I"),
+        Field("state", 4, Kind.ENUM, fmt=">B", options=_STATE, group="status"),
+        Field("charge_mosfet", 5, Kind.BOOL, fmt=">B", device_class="power", group="status"),
+        Field("discharge_mosfet", 6, Kind.BOOL, fmt=">B", device_class="power", group="status"),
+        Field("bms_life", 7, Kind.INT, fmt=">B", diagnostic=True, group="status"),
+        Field("remaining_capacity", 8, Kind.FLOAT, "Ah", 0.001, ">I", group="battery", precision=3),
     ),
     0x94: (
-        Field("cell_count", 4, Kind.INT, fmt=">B"),
-        Field("temperature_sensor_count", 5, Kind.INT, fmt=">B", diagnostic=True),
-        Field("charger_connected", 6, Kind.BOOL, fmt=">B", device_class="plug"),
-        Field("load_connected", 7, Kind.BOOL, fmt=">B", device_class="plug"),
-        Field("dio_state", 8, Kind.INT, fmt=">B", diagnostic=True),
-        Field("cycles", 9, Kind.INT, fmt=">H", state_class="total_increasing"),
+        Field("cell_count", 4, Kind.INT, fmt=">B", group="cells"),
+        Field("temperature_sensor_count", 5, Kind.INT, fmt=">B", diagnostic=True, group="temperature"),
+        Field("charger_connected", 6, Kind.BOOL, fmt=">B", device_class="plug", group="status"),
+        Field("load_connected", 7, Kind.BOOL, fmt=">B", device_class="plug", group="status"),
+        Field("dio_state", 8, Kind.INT, fmt=">B", diagnostic=True, group="status"),
+        Field("cycles", 9, Kind.INT, fmt=">H", state_class="total_increasing", group="battery"),
     ),
     # multi-frame replies: the rows are filled by decode() from every frame
-    0x95: (Field("cell_voltages", 5, Kind.ARRAY, "V", 0.001, fmt=None, label="Cell voltages"),),
-    0x96: (Field("temperatures", 5, Kind.ARRAY, "°C", fmt=None),),
+    0x95: (
+        Field("cell_voltages", 5, Kind.ARRAY, "V", 0.001, fmt=None, role="cell_voltage", group="cells", precision=3),
+    ),
+    0x96: (Field("temperatures", 5, Kind.ARRAY, "°C", fmt=None, role="temperature", group="temperature", precision=0),),
     0x97: (
-        Field("balancing_cells", 4, Kind.ARRAY, fmt=None, diagnostic=True),
-        Field("balancing", 4, Kind.BOOL, fmt=None),
+        Field("balancing_cells", 4, Kind.ARRAY, fmt=None, diagnostic=True, group="cells"),
+        Field("balancing", 4, Kind.BOOL, fmt=None, group="cells"),
     ),
     0x98: (
         *(
-            Field(f"alarm_{name}", 4 + byte, Kind.BOOL, fmt=">B", bit=bit, device_class="problem")
+            _alarm(name, 4 + byte, bit)
             for byte, names in enumerate(FAULT_BITS)
             for bit, name in enumerate(names)
             if name
         ),
-        Field("fault_code", 11, Kind.INT, fmt=">B", diagnostic=True),
+        Field("fault_code", 11, Kind.INT, fmt=">B", diagnostic=True, group="warnings"),
     ),
 }
 

@@ -1,7 +1,7 @@
 """Protocols layer: JK BMS over Bluetooth LE ("JK02"), pure codec.
 
-Facts: /work/shared/PROTOCOLS.md "JK BMS over BLE"; offsets cross-checked against
-syssi/esphome-jk-bms (components/jk_bms_ble) and recorded frames (tests/bms/frames.py).
+Facts: PROTOCOLS.md "JK BMS over BLE"; offsets cross-checked against
+syssi/esphome-jk-bms (components/jk_bms_ble) and recorded frames (tests/bms/bms_frames.py).
 No I/O, no logging: the BLE transport hands us bytes, the device layer calls us.
 
 Request (host -> BMS, written to characteristic 0xFFE1), 20 bytes::
@@ -19,6 +19,15 @@ Reply (notifications, reassembled), 300 bytes (some firmware pads to 320)::
 Cell info has two layouts: firmware < 11 uses 24 cell slots, >= 11 uses 32 slots and
 moves everything after the cells (see CELL_INFO_24 / CELL_INFO_32 for every offset).
 `layout_for(software_version)` picks one from the device-info frame.
+
+Temperatures: MOS, T1, T2 on both layouts; the 32-slot layout of the JK-PB series also
+carries T3, T4, T5 (bytes 254 / 256 / 258). Their order follows JK's own register map,
+"BMS RS485 Modbus V1.1" (the cell-info frame is register block 0x1200 behind the 6-byte
+header: TempBat3/4/5 at block offsets 248/250/252), as stored in syssi/esphome-jk-bms
+docs/pb2a16s20p/; patman15/aiobmsble reads the same. esphome-jk-bms' BLE component
+publishes 254 as T5 and 258 as T3, reversed: we follow the vendor. A presence mask
+(byte 214; 182 on the 24-slot layout: bit 0 MOS, bits 1-5 T1-T5, 1 = fitted, 0 =
+missing) says which sensors are fitted; a missing sensor's reading decodes to None.
 
 Readings follow one convention for every BMS: current > 0 while charging, voltages in
 V, capacities in Ah, temperatures in °C, cell voltages as a list (`cell_voltages`).
@@ -67,43 +76,93 @@ ERROR_BITS = (
 _BALANCING = {"0": "off", "1": "charging", "2": "discharging"}
 _ONE_BASED = {"max_cell_index": 1, "min_cell_index": 1}
 
+#: Which bit of `temperature_sensors_mask` says each sensor is fitted (vendor register
+#: map, "TempSensorAbsent": 1 normal, 0 missing). Rows a layout lacks are skipped.
+TEMPERATURE_PRESENCE_BITS = {
+    "temperature_mos": 0,
+    "temperature_1": 1,
+    "temperature_2": 2,
+    "temperature_3": 3,
+    "temperature_4": 4,
+    "temperature_5": 5,
+}
+
+
+def _temperature(key: str, pos: int) -> Field:
+    """A sensor in 0.1 °C, signed."""
+    return Field(key, pos, Kind.FLOAT, "°C", 0.1, "<h", role="temperature", group="temperature", precision=1)
+
 
 def _cell_info(
     *, mask: int, res: int, volt: int, mos_t: int, t1: int, err: int, err_fmt: str, tail: int, slots: int
 ) -> FieldTable:
-    """One layout's table. `tail` is where balance current starts (138 / 170)."""
+    """One layout's table. `tail` is where balance current starts (138 / 170).
+
+    `group` places a row on a page and `role` says what it means (core/catalog.py);
+    `precision` is the wire's resolution in the row's unit (mV as V: 3), power in whole watts.
+    """
+    # the sensor mask sits 44 bytes after `tail` on both layouts (182 / 214): esphome-jk-bms
+    # and aiobmsble read it there; JK's register map documents the 32-slot one
     e = "errors"
     return (
-        Field("cell_voltages", 6, Kind.ARRAY, "V", 0.001, f"<{slots}H", label="Cell voltages"),
-        Field("cell_count", 0, Kind.INT, fmt=None),
-        Field("enabled_cells_mask", mask, Kind.INT, fmt="<I", diagnostic=True),
-        Field("average_cell_voltage", mask + 4, Kind.FLOAT, "V", 0.001, "<H"),
-        Field("delta_cell_voltage", mask + 6, Kind.FLOAT, "V", 0.001, "<H"),
-        Field("max_cell_index", mask + 8, Kind.INT, fmt="<B", diagnostic=True),
-        Field("min_cell_index", mask + 9, Kind.INT, fmt="<B", diagnostic=True),
-        Field("max_cell_voltage", 0, Kind.FLOAT, "V", fmt=None),
-        Field("min_cell_voltage", 0, Kind.FLOAT, "V", fmt=None),
-        Field("cell_resistances", res, Kind.ARRAY, "mΩ", 1.0, f"<{slots}H", diagnostic=True),
-        Field("voltage", volt, Kind.FLOAT, "V", 0.001, "<I"),
-        Field("power", volt + 4, Kind.FLOAT, "W", 0.001, "<I"),  # unsigned on the wire; sign from current
-        Field("current", volt + 8, Kind.FLOAT, "A", 0.001, "<i"),
-        Field("temperature_1", t1, Kind.FLOAT, "°C", 0.1, "<h"),
-        Field("temperature_2", t1 + 2, Kind.FLOAT, "°C", 0.1, "<h"),
-        Field("temperature_mos", mos_t, Kind.FLOAT, "°C", 0.1, "<h"),
-        Field(e, err, Kind.INT, fmt=err_fmt, diagnostic=True),
-        *bits("alarm_", ERROR_BITS, err, err_fmt),
-        Field("balance_current", tail, Kind.FLOAT, "A", 0.001, "<h"),
-        Field("balancing_action", tail + 2, Kind.ENUM, fmt="<B", options=_BALANCING),
-        Field("balancing", tail + 2, Kind.BOOL, fmt="<B"),
-        Field("soc", tail + 3, Kind.INT, "%", fmt="<B", device_class="battery"),
-        Field("remaining_capacity", tail + 4, Kind.FLOAT, "Ah", 0.001, "<I"),
-        Field("full_capacity", tail + 8, Kind.FLOAT, "Ah", 0.001, "<I"),
-        Field("cycles", tail + 12, Kind.INT, fmt="<I", state_class="total_increasing"),
-        Field("cycle_capacity", tail + 16, Kind.FLOAT, "Ah", 0.001, "<I", state_class="total_increasing"),
-        Field("soh", tail + 20, Kind.INT, "%", fmt="<B", diagnostic=True),
-        Field("runtime", tail + 24, Kind.INT, "s", fmt="<I", diagnostic=True, state_class="total_increasing"),
-        Field("charge_mosfet", tail + 28, Kind.BOOL, fmt="<B", device_class="power"),
-        Field("discharge_mosfet", tail + 29, Kind.BOOL, fmt="<B", device_class="power"),
+        Field(
+            "cell_voltages", 6, Kind.ARRAY, "V", 0.001, f"<{slots}H", role="cell_voltage", group="cells", precision=3
+        ),
+        Field("cell_count", 0, Kind.INT, fmt=None, group="cells"),
+        Field("enabled_cells_mask", mask, Kind.INT, fmt="<I", diagnostic=True, group="cells"),
+        Field("average_cell_voltage", mask + 4, Kind.FLOAT, "V", 0.001, "<H", group="cells", precision=3),
+        Field("delta_cell_voltage", mask + 6, Kind.FLOAT, "V", 0.001, "<H", group="cells", precision=3),
+        Field("max_cell_index", mask + 8, Kind.INT, fmt="<B", diagnostic=True, group="cells"),
+        Field("min_cell_index", mask + 9, Kind.INT, fmt="<B", diagnostic=True, group="cells"),
+        Field("max_cell_voltage", 0, Kind.FLOAT, "V", fmt=None, group="cells", precision=3),
+        Field("min_cell_voltage", 0, Kind.FLOAT, "V", fmt=None, group="cells", precision=3),
+        Field(
+            "cell_resistances", res, Kind.ARRAY, "mΩ", 1.0, f"<{slots}H", diagnostic=True, group="cells", precision=0
+        ),
+        Field("voltage", volt, Kind.FLOAT, "V", 0.001, "<I", group="battery", role="battery_voltage", precision=3),
+        # unsigned on the wire; sign from current. Whole watts: mW digits of a pack's power are noise
+        Field("power", volt + 4, Kind.FLOAT, "W", 0.001, "<I", group="battery", role="battery_power", precision=0),
+        Field("current", volt + 8, Kind.FLOAT, "A", 0.001, "<i", group="battery", role="battery_current", precision=3),
+        _temperature("temperature_1", t1),
+        _temperature("temperature_2", t1 + 2),
+        _temperature("temperature_mos", mos_t),
+        Field(e, err, Kind.INT, fmt=err_fmt, diagnostic=True, group="warnings"),
+        *bits("alarm_", ERROR_BITS, err, err_fmt, role="warning", group="warnings"),
+        Field("balance_current", tail, Kind.FLOAT, "A", 0.001, "<h", group="cells", precision=3),
+        Field("balancing_action", tail + 2, Kind.ENUM, fmt="<B", options=_BALANCING, group="cells"),
+        Field("balancing", tail + 2, Kind.BOOL, fmt="<B", group="cells"),
+        Field(
+            "soc", tail + 3, Kind.INT, "%", fmt="<B", device_class="battery", group="battery", role="soc", precision=0
+        ),
+        Field("remaining_capacity", tail + 4, Kind.FLOAT, "Ah", 0.001, "<I", group="battery", precision=3),
+        Field("full_capacity", tail + 8, Kind.FLOAT, "Ah", 0.001, "<I", group="battery", precision=3),
+        Field("cycles", tail + 12, Kind.INT, fmt="<I", state_class="total_increasing", group="battery"),
+        Field(
+            "cycle_capacity",
+            tail + 16,
+            Kind.FLOAT,
+            "Ah",
+            0.001,
+            "<I",
+            state_class="total_increasing",
+            group="battery",
+            precision=3,
+        ),
+        Field("soh", tail + 20, Kind.INT, "%", fmt="<B", diagnostic=True, group="battery", precision=0),
+        Field(
+            "runtime",
+            tail + 24,
+            Kind.INT,
+            "s",
+            fmt="<I",
+            diagnostic=True,
+            state_class="total_increasing",
+            group="status",
+            precision=0,
+        ),
+        Field("charge_mosfet", tail + 28, Kind.BOOL, fmt="<B", device_class="power", group="status"),
+        Field("discharge_mosfet", tail + 29, Kind.BOOL, fmt="<B", device_class="power", group="status"),
+        Field("temperature_sensors_mask", tail + 44, Kind.INT, fmt="<B", diagnostic=True, group="temperature"),
     )
 
 
@@ -111,22 +170,36 @@ def _cell_info(
 CELL_INFO_24: FieldTable = _cell_info(
     mask=54, res=64, volt=118, mos_t=134, t1=130, err=136, err_fmt="<H", tail=138, slots=24
 )
-#: firmware >= 11: 32 cell slots; MOS temperature moves to 144, errors widen to u32 at 166
+#: firmware >= 11: 32 cell slots; MOS temperature moves to 144, errors widen to u32 at 166;
+#: T3-T5 (JK-PB series; vendor register map, see the module docstring) follow at 254
 CELL_INFO_32: FieldTable = (
     *_cell_info(mask=70, res=80, volt=150, mos_t=144, t1=162, err=166, err_fmt="<I", tail=170, slots=32),
-    Field("precharge_mosfet", 200, Kind.BOOL, fmt="<B", device_class="power", diagnostic=True),
+    Field("precharge_mosfet", 200, Kind.BOOL, fmt="<B", device_class="power", diagnostic=True, group="status"),
+    _temperature("temperature_3", 254),
+    _temperature("temperature_4", 256),
+    _temperature("temperature_5", 258),
 )
 
 DEVICE_INFO: FieldTable = (
-    Field("model", 6, Kind.TEXT, fmt="16s", diagnostic=True),
-    Field("hardware_version", 22, Kind.TEXT, fmt="8s", diagnostic=True),
-    Field("software_version", 30, Kind.TEXT, fmt="8s", diagnostic=True),
-    Field("uptime", 38, Kind.INT, "s", fmt="<I", diagnostic=True, state_class="total_increasing"),
-    Field("power_on_count", 42, Kind.INT, fmt="<I", diagnostic=True, state_class="total_increasing"),
-    Field("device_name", 46, Kind.TEXT, fmt="16s", diagnostic=True),
+    Field("model", 6, Kind.TEXT, fmt="16s", diagnostic=True, group="status"),
+    Field("hardware_version", 22, Kind.TEXT, fmt="8s", diagnostic=True, group="status"),
+    Field("software_version", 30, Kind.TEXT, fmt="8s", diagnostic=True, group="status"),
+    Field(
+        "uptime",
+        38,
+        Kind.INT,
+        "s",
+        fmt="<I",
+        diagnostic=True,
+        state_class="total_increasing",
+        group="status",
+        precision=0,
+    ),
+    Field("power_on_count", 42, Kind.INT, fmt="<I", diagnostic=True, state_class="total_increasing", group="status"),
+    Field("device_name", 46, Kind.TEXT, fmt="16s", diagnostic=True, group="status"),
     # the passcode at 62 is a secret: never decoded, never published
-    Field("manufacturing_date", 78, Kind.TEXT, fmt="8s", diagnostic=True),
-    Field("serial_number", 86, Kind.TEXT, fmt="11s", diagnostic=True),
+    Field("manufacturing_date", 78, Kind.TEXT, fmt="8s", diagnostic=True, group="status"),
+    Field("serial_number", 86, Kind.TEXT, fmt="11s", diagnostic=True, group="status"),
 )
 
 
@@ -210,6 +283,12 @@ def decode_cell_info(frame: bytes, layout: Layout = "32") -> dict[str, Value]:
     current, power = values["current"], values["power"]
     assert isinstance(current, float) and isinstance(power, float)
     values["power"] = -power if current < 0 else power
+    sensors = values["temperature_sensors_mask"]
+    assert isinstance(sensors, int)
+    # what a sensor the BMS marks missing reads (0 in recorded frames) is not a temperature
+    values.update(
+        {key: None for key, bit in TEMPERATURE_PRESENCE_BITS.items() if key in values and not sensors >> bit & 1}
+    )
     return values
 
 

@@ -1,7 +1,7 @@
 """Protocols layer: JK BMS over RS485 / TTL (the "4E 57" protocol), pure codec.
 
-Facts: /work/shared/PROTOCOLS.md "JK BMS over RS485/TTL" (after the vendor's
-"JK BMS RS485 protocol" document) and recorded replies (tests/bms/frames.py).
+Facts: PROTOCOLS.md "JK BMS over RS485/TTL" (after the vendor's
+"JK BMS RS485 protocol" document) and recorded replies (tests/bms/bms_frames.py).
 115200 8N1. No I/O, no logging.
 
 Frame (both directions, big-endian)::
@@ -21,6 +21,8 @@ while charging, in version 0 it is (10000 - raw) * 0.01 A.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from solarstack.core.errors import ConfigError, CrcError, FrameError
 from solarstack.core.fields import Field, FieldTable, Kind, Value
@@ -72,41 +74,59 @@ def _reg(
     return Field(key, reg, kind, unit, scale, fmt, **kw)  # type: ignore[arg-type]
 
 
+def _sensor(key: str, reg: int, **kw: Any) -> Field:
+    """A temperature register: raw here, turned into °C by decode() (the 100-offset rule)."""
+    return _reg(key, reg, Kind.FLOAT, "°C", role="temperature", group="temperature", precision=0, **kw)
+
+
+def _stored(key: str, reg: int, kind: Kind, unit: str | None = None, scale: float = 1.0, **kw: Any) -> Field:
+    """A protection or balancer setting the BMS stores: a rating, never charted."""
+    return _reg(key, reg, kind, unit, scale, diagnostic=True, role="rating", group="ratings", **kw)
+
+
+# `group` places a row on a page, `role` says what it means (core/catalog.py); `precision` is
+# the register's resolution in the row's unit (10 mV -> 2), power in whole watts.
 READ_ALL: FieldTable = (
-    Field("cell_voltages", 0x79, Kind.ARRAY, "V", 0.001, fmt=None, label="Cell voltages"),
-    _reg("cell_count", 0x8A, Kind.INT),
-    Field("max_cell_voltage", 0, Kind.FLOAT, "V", fmt=None),
-    Field("min_cell_voltage", 0, Kind.FLOAT, "V", fmt=None),
-    Field("delta_cell_voltage", 0, Kind.FLOAT, "V", fmt=None),
-    Field("average_cell_voltage", 0, Kind.FLOAT, "V", fmt=None),
-    # temperatures: raw here, turned into °C by decode() (the 100-offset rule)
-    _reg("temperature_mos", 0x80, Kind.FLOAT, "°C"),
-    _reg("temperature_1", 0x81, Kind.FLOAT, "°C", label="Temperature 1 (box)"),
-    _reg("temperature_2", 0x82, Kind.FLOAT, "°C", label="Temperature 2 (battery)"),
-    _reg("voltage", 0x83, Kind.FLOAT, "V", 0.01),
-    _reg("current", 0x84, Kind.FLOAT, "A"),  # raw here, signed and scaled by decode()
-    Field("power", 0, Kind.FLOAT, "W", fmt=None),
-    _reg("soc", 0x85, Kind.INT, "%", device_class="battery"),
-    _reg("temperature_sensor_count", 0x86, Kind.INT, diagnostic=True),
-    _reg("cycles", 0x87, Kind.INT, state_class="total_increasing"),
-    _reg("cycle_capacity", 0x89, Kind.FLOAT, "Ah", state_class="total_increasing"),
-    _reg("warnings", 0x8B, Kind.INT, diagnostic=True),
-    *(_reg(f"alarm_{name}", 0x8B, Kind.BOOL, bit=i, device_class="problem") for i, name in enumerate(WARNING_BITS)),
-    _reg("charge_mosfet", 0x8C, Kind.BOOL, bit=0, device_class="power"),
-    _reg("discharge_mosfet", 0x8C, Kind.BOOL, bit=1, device_class="power"),
-    _reg("balancing", 0x8C, Kind.BOOL, bit=2),
-    _reg("cell_overvoltage_protection", 0x90, Kind.FLOAT, "V", 0.001, diagnostic=True),
-    _reg("cell_undervoltage_protection", 0x93, Kind.FLOAT, "V", 0.001, diagnostic=True),
-    _reg("discharge_overcurrent_protection", 0x97, Kind.FLOAT, "A", diagnostic=True),
-    _reg("charge_overcurrent_protection", 0x99, Kind.FLOAT, "A", diagnostic=True),
-    _reg("balance_start_voltage", 0x9B, Kind.FLOAT, "V", 0.001, diagnostic=True),
-    _reg("balancer_enabled", 0x9D, Kind.BOOL, diagnostic=True),
-    _reg("full_capacity", 0xAA, Kind.FLOAT, "Ah"),
-    Field("remaining_capacity", 0, Kind.FLOAT, "Ah", fmt=None),
-    _reg("runtime", 0xB6, Kind.INT, "min", diagnostic=True, state_class="total_increasing"),
-    _reg("software_version", 0xB7, Kind.TEXT, diagnostic=True),
-    _reg("device_id", 0xBA, Kind.TEXT, diagnostic=True),
-    _reg("protocol_version", 0xC0, Kind.INT, diagnostic=True),
+    Field("cell_voltages", 0x79, Kind.ARRAY, "V", 0.001, fmt=None, role="cell_voltage", group="cells", precision=3),
+    _reg("cell_count", 0x8A, Kind.INT, group="cells"),
+    Field("max_cell_voltage", 0, Kind.FLOAT, "V", fmt=None, group="cells", precision=3),
+    Field("min_cell_voltage", 0, Kind.FLOAT, "V", fmt=None, group="cells", precision=3),
+    Field("delta_cell_voltage", 0, Kind.FLOAT, "V", fmt=None, group="cells", precision=3),
+    Field("average_cell_voltage", 0, Kind.FLOAT, "V", fmt=None, group="cells", precision=3),
+    _sensor("temperature_mos", 0x80),
+    _sensor("temperature_1", 0x81, label="Temperature 1 (box)"),
+    _sensor("temperature_2", 0x82, label="Temperature 2 (battery)"),
+    _reg("voltage", 0x83, Kind.FLOAT, "V", 0.01, role="battery_voltage", group="battery", precision=2),
+    # raw here, signed and scaled (10 mA) by decode()
+    _reg("current", 0x84, Kind.FLOAT, "A", role="battery_current", group="battery", precision=2),
+    Field("power", 0, Kind.FLOAT, "W", fmt=None, role="battery_power", group="battery", precision=0),
+    _reg("soc", 0x85, Kind.INT, "%", device_class="battery", role="soc", group="battery", precision=0),
+    _reg("temperature_sensor_count", 0x86, Kind.INT, diagnostic=True, group="temperature"),
+    _reg("cycles", 0x87, Kind.INT, state_class="total_increasing", group="battery"),
+    _reg("cycle_capacity", 0x89, Kind.FLOAT, "Ah", state_class="total_increasing", group="battery", precision=0),
+    _reg("warnings", 0x8B, Kind.INT, diagnostic=True, group="warnings"),
+    *(
+        _reg(f"alarm_{name}", 0x8B, Kind.BOOL, bit=i, device_class="problem", role="warning", group="warnings")
+        for i, name in enumerate(WARNING_BITS)
+    ),
+    _reg("charge_mosfet", 0x8C, Kind.BOOL, bit=0, device_class="power", group="status"),
+    _reg("discharge_mosfet", 0x8C, Kind.BOOL, bit=1, device_class="power", group="status"),
+    _reg("balancing", 0x8C, Kind.BOOL, bit=2, group="cells"),
+    _stored("cell_overvoltage_protection", 0x90, Kind.FLOAT, "V", 0.001, precision=3),
+    _stored("cell_undervoltage_protection", 0x93, Kind.FLOAT, "V", 0.001, precision=3),
+    _stored("discharge_overcurrent_protection", 0x97, Kind.FLOAT, "A", precision=0),
+    _stored("charge_overcurrent_protection", 0x99, Kind.FLOAT, "A", precision=0),
+    _stored("balance_start_voltage", 0x9B, Kind.FLOAT, "V", 0.001, precision=3),
+    _stored("balancer_enabled", 0x9D, Kind.BOOL),
+    _reg("full_capacity", 0xAA, Kind.FLOAT, "Ah", group="battery", precision=0),
+    # full capacity x SOC in whole %: one decimal of Ah is all there is
+    Field("remaining_capacity", 0, Kind.FLOAT, "Ah", fmt=None, group="battery", precision=1),
+    _reg(
+        "runtime", 0xB6, Kind.INT, "min", diagnostic=True, state_class="total_increasing", group="status", precision=0
+    ),
+    _reg("software_version", 0xB7, Kind.TEXT, diagnostic=True, group="status"),
+    _reg("device_id", 0xBA, Kind.TEXT, diagnostic=True, group="status"),
+    _reg("protocol_version", 0xC0, Kind.INT, diagnostic=True, group="status"),
 )
 
 

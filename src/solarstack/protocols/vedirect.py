@@ -1,7 +1,7 @@
 """Protocols layer: Victron VE.Direct text protocol (BMV / SmartShunt, SmartSolar MPPT), pure codec.
 
-Facts: /work/shared/PROTOCOLS.md "Victron VE.Direct" (after Victron's "VE.Direct
-Protocol" document) and recorded dumps (tests/bms/frames.py). 19200 8N1, the device
+Facts: PROTOCOLS.md "Victron VE.Direct" (after Victron's "VE.Direct
+Protocol" document) and recorded dumps (tests/bms/bms_frames.py). 19200 8N1, the device
 talks unasked, one block per second. No I/O, no logging.
 
 A block::
@@ -51,74 +51,88 @@ def _f(key: str, unit: str | None = None, scale: float = 1.0, kind: Kind = Kind.
     return Field(key, 0, kind, unit, scale, **kw)  # type: ignore[arg-type]
 
 
-def _energy(key: str) -> Field:
-    return _f(key, "kWh", 0.01, state_class="total_increasing")
+def _energy(key: str, role: str | None = None) -> Field:
+    """A lifetime counter in 0.01 kWh."""
+    return _f(key, "kWh", 0.01, state_class="total_increasing", role=role, group="energy", precision=2)
 
 
-def _today(key: str) -> Field:
-    return _f(key, "kWh", 0.01, state_class="total")
+def _today(key: str, role: str | None = None) -> Field:
+    """A day's figure in 0.01 kWh."""
+    return _f(key, "kWh", 0.01, state_class="total", role=role, group="energy", precision=2)
 
 
-#: VE.Direct label -> our row. `pos` is unused: text fields are found by label.
+def _id(key: str) -> Field:
+    return _f(key, kind=Kind.TEXT, diagnostic=True, group="status")
+
+
+#: VE.Direct label -> our row. `pos` is unused: text fields are found by label. `group` places
+#: a row on a page, `role` says what it means (core/catalog.py): one table serves battery
+#: monitors and solar chargers, so V / I are the battery's on both. `precision` is the
+#: label's resolution in the row's unit (mV as V -> 3, 0.01 kWh -> 2), power in whole watts.
 LABELS: Mapping[str, Field] = {
-    "V": _f("voltage", "V", 0.001),
-    "V2": _f("voltage_2", "V", 0.001),
-    "V3": _f("voltage_3", "V", 0.001),
-    "VS": _f("starter_voltage", "V", 0.001),
-    "VM": _f("mid_voltage", "V", 0.001),
-    "DM": _f("mid_deviation", "%", 0.1),
-    "VPV": _f("pv_voltage", "V", 0.001),
-    "PPV": _f("pv_power", "W", 1.0, Kind.INT),
-    "I": _f("current", "A", 0.001),
-    "I2": _f("current_2", "A", 0.001),
-    "I3": _f("current_3", "A", 0.001),
-    "IL": _f("load_current", "A", 0.001),
-    "LOAD": _f("load", kind=Kind.BOOL, device_class="power"),
-    "T": _f("temperature", "°C", 1.0),
-    "P": _f("power", "W", 1.0, Kind.INT),
-    "CE": _f("consumed_capacity", "Ah", 0.001),
-    "SOC": _f("soc", "%", 0.1, device_class="battery"),
-    "TTG": _f("time_to_go", "min", 1.0, Kind.INT),  # -1 (infinite) -> None
-    "Alarm": _f("alarm", kind=Kind.BOOL, device_class="problem"),
-    "Relay": _f("relay", kind=Kind.BOOL),
-    "AR": _f("alarm_reason", kind=Kind.INT, diagnostic=True),
-    "OR": _f("off_reason", kind=Kind.TEXT, diagnostic=True),
-    "H1": _f("deepest_discharge", "Ah", 0.001, diagnostic=True),
-    "H2": _f("last_discharge", "Ah", 0.001, diagnostic=True),
-    "H3": _f("average_discharge", "Ah", 0.001, diagnostic=True),
-    "H4": _f("cycles", kind=Kind.INT, state_class="total_increasing"),
-    "H5": _f("full_discharges", kind=Kind.INT, diagnostic=True, state_class="total_increasing"),
-    "H6": _f("cumulative_ah_drawn", "Ah", 0.001, diagnostic=True),
-    "H7": _f("min_battery_voltage", "V", 0.001, diagnostic=True),
-    "H8": _f("max_battery_voltage", "V", 0.001, diagnostic=True),
-    "H9": _f("seconds_since_full_charge", "s", 1.0, Kind.INT, diagnostic=True),
-    "H10": _f("automatic_syncs", kind=Kind.INT, diagnostic=True),
-    "H11": _f("low_voltage_alarms", kind=Kind.INT, diagnostic=True),
-    "H12": _f("high_voltage_alarms", kind=Kind.INT, diagnostic=True),
-    "H13": _f("low_starter_voltage_alarms", kind=Kind.INT, diagnostic=True),
-    "H14": _f("high_starter_voltage_alarms", kind=Kind.INT, diagnostic=True),
-    "H15": _f("min_starter_voltage", "V", 0.001, diagnostic=True),
-    "H16": _f("max_starter_voltage", "V", 0.001, diagnostic=True),
+    "V": _f("voltage", "V", 0.001, role="battery_voltage", group="battery", precision=3),
+    "V2": _f("voltage_2", "V", 0.001, group="battery", precision=3),
+    "V3": _f("voltage_3", "V", 0.001, group="battery", precision=3),
+    "VS": _f("starter_voltage", "V", 0.001, group="battery", precision=3),
+    "VM": _f("mid_voltage", "V", 0.001, group="battery", precision=3),
+    "DM": _f("mid_deviation", "%", 0.1, group="battery", precision=1),
+    "VPV": _f("pv_voltage", "V", 0.001, group="pv", precision=3),
+    "PPV": _f("pv_power", "W", 1.0, Kind.INT, role="pv_power", group="pv", precision=0),
+    "I": _f("current", "A", 0.001, role="battery_current", group="battery", precision=3),
+    "I2": _f("current_2", "A", 0.001, group="battery", precision=3),
+    "I3": _f("current_3", "A", 0.001, group="battery", precision=3),
+    "IL": _f("load_current", "A", 0.001, group="output", precision=3),
+    "LOAD": _f("load", kind=Kind.BOOL, device_class="power", group="output"),
+    "T": _f("temperature", "°C", 1.0, role="temperature", group="temperature", precision=0),
+    "P": _f("power", "W", 1.0, Kind.INT, role="battery_power", group="battery", precision=0),
+    "CE": _f("consumed_capacity", "Ah", 0.001, group="battery", precision=3),
+    "SOC": _f("soc", "%", 0.1, device_class="battery", role="soc", group="battery", precision=1),
+    "TTG": _f("time_to_go", "min", 1.0, Kind.INT, group="battery", precision=0),  # -1 (infinite) -> None
+    "Alarm": _f("alarm", kind=Kind.BOOL, device_class="problem", role="warning", group="warnings"),
+    "Relay": _f("relay", kind=Kind.BOOL, group="status"),
+    "AR": _f("alarm_reason", kind=Kind.INT, diagnostic=True, group="warnings"),
+    "OR": _f("off_reason", kind=Kind.TEXT, diagnostic=True, group="status"),
+    # history: figures the monitor keeps since its last reset (no role: not live readings)
+    "H1": _f("deepest_discharge", "Ah", 0.001, diagnostic=True, group="battery", precision=3),
+    "H2": _f("last_discharge", "Ah", 0.001, diagnostic=True, group="battery", precision=3),
+    "H3": _f("average_discharge", "Ah", 0.001, diagnostic=True, group="battery", precision=3),
+    "H4": _f("cycles", kind=Kind.INT, state_class="total_increasing", group="battery"),
+    "H5": _f("full_discharges", kind=Kind.INT, diagnostic=True, state_class="total_increasing", group="battery"),
+    "H6": _f("cumulative_ah_drawn", "Ah", 0.001, diagnostic=True, group="battery", precision=3),
+    "H7": _f("min_battery_voltage", "V", 0.001, diagnostic=True, group="battery", precision=3),
+    "H8": _f("max_battery_voltage", "V", 0.001, diagnostic=True, group="battery", precision=3),
+    "H9": _f("seconds_since_full_charge", "s", 1.0, Kind.INT, diagnostic=True, group="battery", precision=0),
+    "H10": _f("automatic_syncs", kind=Kind.INT, diagnostic=True, group="battery"),
+    "H11": _f("low_voltage_alarms", kind=Kind.INT, diagnostic=True, group="warnings"),
+    "H12": _f("high_voltage_alarms", kind=Kind.INT, diagnostic=True, group="warnings"),
+    "H13": _f("low_starter_voltage_alarms", kind=Kind.INT, diagnostic=True, group="warnings"),
+    "H14": _f("high_starter_voltage_alarms", kind=Kind.INT, diagnostic=True, group="warnings"),
+    "H15": _f("min_starter_voltage", "V", 0.001, diagnostic=True, group="battery", precision=3),
+    "H16": _f("max_starter_voltage", "V", 0.001, diagnostic=True, group="battery", precision=3),
+    # no battery energy roles: the reader integrates those for every battery device
+    # (devices/bms.py BATTERY_COUNTERS), and a device has one row per energy role
     "H17": _energy("energy_discharged"),
     "H18": _energy("energy_charged"),
-    "H19": _energy("yield_total"),
-    "H20": _today("yield_today"),
-    "H21": _f("max_power_today", "W", 1.0, Kind.INT),
+    # a solar charger's own PV counters: the only PV energy such a device has
+    "H19": _energy("yield_total", role="pv_energy"),
+    "H20": _today("yield_today", role="pv_energy_today"),
+    "H21": _f("max_power_today", "W", 1.0, Kind.INT, group="pv", precision=0),
     "H22": _today("yield_yesterday"),
-    "H23": _f("max_power_yesterday", "W", 1.0, Kind.INT, diagnostic=True),
-    "HSDS": _f("day_sequence", kind=Kind.INT, diagnostic=True),
-    "ERR": _f("error_code", kind=Kind.INT, diagnostic=True),
-    "CS": _f("charge_state", kind=Kind.ENUM, options=_CS),
-    "MPPT": _f("tracker_mode", kind=Kind.ENUM, options=_MPPT),
-    "MON": _f("monitor_mode", kind=Kind.INT, diagnostic=True),
-    "PID": _f("product_id", kind=Kind.TEXT, diagnostic=True),
-    "FW": _f("firmware", kind=Kind.TEXT, diagnostic=True),
-    "SER#": _f("serial_number", kind=Kind.TEXT, diagnostic=True),
-    "BMV": _f("model", kind=Kind.TEXT, diagnostic=True),
+    "H23": _f("max_power_yesterday", "W", 1.0, Kind.INT, diagnostic=True, group="pv", precision=0),
+    "HSDS": _f("day_sequence", kind=Kind.INT, diagnostic=True, group="energy"),
+    "ERR": _f("error_code", kind=Kind.INT, diagnostic=True, group="warnings"),  # 0 = no error
+    "CS": _f("charge_state", kind=Kind.ENUM, options=_CS, group="status"),
+    "MPPT": _f("tracker_mode", kind=Kind.ENUM, options=_MPPT, group="pv"),
+    "MON": _f("monitor_mode", kind=Kind.INT, diagnostic=True, group="status"),
+    "PID": _id("product_id"),
+    "FW": _id("firmware"),
+    "SER#": _id("serial_number"),
+    "BMV": _id("model"),
 }
 #: alarm reasons as named booleans, derived from AR
 ALARMS: FieldTable = tuple(
-    Field(f"alarm_{name}", 0, Kind.BOOL, bit=i, device_class="problem") for i, name in enumerate(ALARM_BITS)
+    Field(f"alarm_{name}", 0, Kind.BOOL, bit=i, device_class="problem", role="warning", group="warnings")
+    for i, name in enumerate(ALARM_BITS)
 )
 FIELDS: FieldTable = (*LABELS.values(), *ALARMS)
 

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from solarstack import __version__
-from solarstack.core import command, discovery
-from solarstack.core.energy import Counter, EnergyCounters
+from solarstack.core import catalog, command, discovery
+from solarstack.core.energy import EnergyCounters
 from solarstack.core.errors import ConfigError, SettingError, SolarstackError, TransportError
 from solarstack.core.fields import Field, FieldTable, Reading, Value
 from solarstack.core.health import Readiness
@@ -51,7 +51,8 @@ from solarstack.core.mqtt import MqttClient
 from solarstack.core.poller import CircuitBreaker, Poller, Schedule
 from solarstack.core.ratelimit import TokenBucket
 from solarstack.core.settings import CommonSettings
-from solarstack.devices.base import Device, SetResult
+from solarstack.core.topics import Topics
+from solarstack.devices.base import Device, Identity, SetResult
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("solarstack.audit")
@@ -106,10 +107,8 @@ class DeviceReader:
         device: Device,
         schedules: Sequence[Schedule],
         *,
-        info: discovery.DeviceInfo,
+        name: str | None = None,
         metrics: ServiceMetrics | None = None,
-        counters: Sequence[Counter] = (),
-        energy_command: str | None = None,
         allow_settings: bool = True,
         retries: int = 3,
         breaker: CircuitBreaker | None = None,
@@ -133,12 +132,17 @@ class DeviceReader:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(COMMAND_QUEUE)
         self._busy_refused = 0
         self._busy_logged_at = -BUSY_LOG_SECONDS
-        self.info = info
+        self.name = name or device.id.replace("_", " ").title()
+        self.info = self._device_info(Identity())
+        self._identified = False  # identity asked again once the first reading is in
+        self._introduced = False  # identity asked at start: catalogue and discovery may go out
+        self._catalog_sent: str | None = None
         self.metrics = metrics
         self.allow_settings = allow_settings
+        self._topics = Topics(settings.mqtt_prefix, settings.ha_discovery_prefix)
         self.prefix = settings.mqtt_prefix
-        self.topic = f"{self.prefix}/{device.id}"
-        self._availability = discovery.availability_topic(self.prefix, device.id)
+        self._availability = self._topics.availability(device.id)
+        self._sizes_sent: dict[str, int] = {}
         self.state: dict[str, Value] = {}
         self.ready = asyncio.Event()  # set after the first successful poll
         self._io = asyncio.Lock()  # one exchange at a time on the device's link
@@ -146,12 +150,14 @@ class DeviceReader:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._extra_fields: dict[str, Field] = {}
         self._published_discovery: list[discovery.Message] = []  # what the device has now
+        self._stale: list[discovery.Message] = []  # retained copies an earlier run left
         self._sent_discovery: dict[str, str] = {}  # topic -> last payload sent (removals included)
         # every (topic, payload) this process sent: our own messages come back from the broker
         # (we subscribe to read stale copies) and must not be taken for stale ones
         self._ours: set[tuple[str, int]] = set()
-        self._energy_command = energy_command
-        interval = min((s.every for s in self.schedules if s.command == energy_command), default=60.0)
+        counters = device.counters()
+        self._energy_command = device.energy_command
+        interval = min((s.every for s in self.schedules if s.command == self._energy_command), default=60.0)
         self.energy = (
             EnergyCounters(
                 Path(settings.state_dir) / f"energy-{device.id}.json",
@@ -168,7 +174,7 @@ class DeviceReader:
         self.mqtt = MqttClient(
             settings,
             f"solarstack-{device.id}",
-            will_topic=discovery.availability_topic(self.prefix, device.id),
+            will_topic=self._availability,
             spool_dir=Path(settings.state_dir) / "spool",
             on_connect=self._on_connect,
         )
@@ -199,7 +205,7 @@ class DeviceReader:
         return tuple(seen.values())
 
     def discovery_messages(self) -> list[discovery.Message]:
-        array_sizes = {k: len(v) for k, v in self.state.items() if isinstance(v, list)}
+        array_sizes = self._array_sizes()
         return discovery.build_discovery(
             self.settings.ha_discovery,
             self.prefix,
@@ -211,11 +217,54 @@ class DeviceReader:
             array_sizes=array_sizes,
         )
 
+    def _device_info(self, identity: Identity) -> discovery.DeviceInfo:
+        return discovery.DeviceInfo(
+            id=self.device.id,
+            name=self.name,
+            manufacturer=identity.manufacturer,
+            model=identity.model or self.device.protocol,
+            sw_version=identity.sw_version,
+            hw_version=identity.hw_version,
+            serial_number=identity.serial_number,
+        )
+
+    def catalog_message(self) -> str:
+        """The device catalogue (core/catalog.py): what every consumer reads."""
+        info = self.info
+        return catalog.build(
+            {
+                "id": info.id,
+                "name": info.name,
+                "kind": self.device.kind,
+                "protocol": self.device.protocol,
+                "manufacturer": info.manufacturer,
+                "model": info.model,
+                "serial_number": info.serial_number,
+                "sw_version": info.sw_version,
+                "via_device": info.via_device,
+            },
+            self.fields(),
+            self.device.settings() if self.allow_settings else (),
+            (*self.device.queries(), *(s.command for s in self.schedules)),
+            array_sizes=self._array_sizes(),
+        )
+
+    def _array_sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.state.items() if isinstance(v, list)}
+
     def publish_discovery(self) -> None:
-        """Send all of it: on (re)connect, on HA's birth, when the field set grew."""
+        """Send all of it: on (re)connect, on HA's birth, when the field set grew. The
+        catalogue goes out whatever HA_DISCOVERY says (the web and collector read it)."""
+        cat = self.catalog_message()
+        self.mqtt.publish(self._topics.catalog(self.device.id), cat, 1, True)
+        self._catalog_sent = cat
         current = self.discovery_messages()
-        self._send_discovery(discovery.with_removals(self._published_discovery, current), force=True)
+        # what this run published before, and the stale copies an earlier run left: both lose
+        # the entities that are gone (re-sending must not undo an earlier removal)
+        messages = discovery.with_removals(self._stale, discovery.with_removals(self._published_discovery, current))
+        self._send_discovery(messages, force=True)
         self._published_discovery = current
+        self._sizes_sent = self._array_sizes()
 
     def _send_discovery(self, messages: Sequence[discovery.Message], *, force: bool = False) -> None:
         for topic, payload in messages:
@@ -231,6 +280,7 @@ class DeviceReader:
         old extras) are removed in Home Assistant, as if this process had published it."""
         if not payload or (topic, hash(payload)) in self._ours:
             return
+        self._stale = [(t, p) for t, p in self._stale if t != topic] + [(topic, payload)]
         current = self._published_discovery or self.discovery_messages()
         self._send_discovery(discovery.with_removals([(topic, payload)], current))
 
@@ -239,16 +289,19 @@ class DeviceReader:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         # retained=False: a command left retained on the broker must not run at every start
-        self.mqtt.subscribe(f"{self.topic}/set/+", self._on_set_message, retained=False)
-        self.mqtt.subscribe(f"{self.topic}/query", self._on_query_message, retained=False)
+        t = self._topics
+        self.mqtt.subscribe(t.set(self.device.id, "+"), self._on_set_message, retained=False)
+        self.mqtt.subscribe(t.query(self.device.id), self._on_query_message, retained=False)
+        for refresh in (t.refresh(self.device.id), t.refresh()):
+            self.mqtt.subscribe(refresh, lambda _, p: self._call_soon(self._admit_refresh), retained=False)
         if not self._floor_known:
-            self.mqtt.subscribe(f"{self.topic}/state", lambda t, p: self._call_soon(self._on_own_state, p))
+            self.mqtt.subscribe(t.state(self.device.id), lambda _, p: self._call_soon(self._on_own_state, p))
             # Subscribed after the state, and always retained (the client publishes `online`
             # before it subscribes): the broker hands its copy over after any retained state,
             # so its arrival settles the floor without waiting out FLOOR_GRACE_SECONDS.
-            self.mqtt.subscribe(self._availability, lambda t, p: self._call_soon(self._settle_floor))
+            self.mqtt.subscribe(self._availability, lambda _, p: self._call_soon(self._settle_floor))
         birth_topic, birth_handler = discovery.on_ha_birth(
-            self.settings.ha_discovery_prefix, lambda: self._call_soon(self.publish_discovery)
+            self.settings.ha_discovery_prefix, lambda: self._call_soon(self._introduce)
         )
         self.mqtt.subscribe(birth_topic, birth_handler)
         for topic_filter in discovery.discovery_subscriptions(self.settings.ha_discovery_prefix, self.device.id):
@@ -256,6 +309,11 @@ class DeviceReader:
                 topic_filter, lambda t, p: self._call_soon(self._on_discovery_seen, t, p.decode("utf-8", "replace"))
             )
         self.mqtt.start()
+        # Who the device is (an inverter is asked once; a pack tells with its readings).
+        self.info = self._device_info(await self._locked(self.device.identify, {}))
+        self._introduced = True
+        if self.mqtt.connected:  # else the (re)connect sends them
+            self.publish_discovery()
         # Give the broker a moment, so the first readings go straight to it rather than
         # through the disk spool; a broker that is down costs only this bounded wait.
         await asyncio.to_thread(self.mqtt.wait_connected, CONNECT_GRACE_SECONDS)
@@ -278,15 +336,20 @@ class DeviceReader:
             self._loop.call_soon_threadsafe(fn, *args)
 
     def _on_connect(self) -> None:  # paho thread
-        self._call_soon(self.publish_discovery)
+        self._call_soon(self._introduce)
         if not self._floor_known:
             self._call_soon(self._arm_floor_timer)
         if self.poller.available is False:
             self._call_soon(self._on_available, False)
 
+    def _introduce(self) -> None:
+        """Catalogue and discovery after a (re)connect, once the device said who it is: a
+        consumer never sees a catalogue without the identity."""
+        if self._introduced:
+            self.publish_discovery()
+
     def _on_available(self, up: bool) -> None:
-        topic = discovery.availability_topic(self.prefix, self.device.id)
-        self.mqtt.publish(topic, "online" if up else "offline", 1, True)
+        self.mqtt.publish(self._availability, "online" if up else "offline", 1, True)
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -316,7 +379,7 @@ class DeviceReader:
                 self.metrics.reconnect(self.device.id)
         return reading
 
-    def _on_result(self, command: str, reading: Reading) -> None:
+    async def _on_result(self, command: str, reading: Reading) -> None:
         values = dict(reading.values)
         fields = reading.fields
         grew = False
@@ -335,13 +398,20 @@ class DeviceReader:
         self._publish_state()
         if self.metrics is not None:
             self.metrics.export_reading(Reading(reading.device, reading.ts, values, fields))
-        if grew:
+        if not self._identified:
+            # Packs tell model and firmware in their readings (and only then the cell count):
+            # the first reading completes the device page. Inverters answered at start (cached).
+            self._identified = True
+            info = self._device_info(await self._locked(self.device.identify, dict(self.state)))
+            grew = grew or info != self.info
+            self.info = info
+        if grew or self._array_sizes() != self._sizes_sent:
             self.publish_discovery()
         self.ready.set()
 
     def _publish_state(self) -> None:
         payload = {"ts": self.state.get("ts"), **{k: v for k, v in self.state.items() if k != "ts"}}
-        self.mqtt.publish(f"{self.topic}/state", json.dumps(payload, separators=(",", ":")), 1, True)
+        self.mqtt.publish(self._topics.state(self.device.id), json.dumps(payload, separators=(",", ":")), 1, True)
 
     # -- energy counters' floor -------------------------------------------------------------
 
@@ -369,7 +439,7 @@ class DeviceReader:
         self._floor_known = True
         if self._floor_timer is not None:
             self._floor_timer.cancel()
-        self.mqtt.unsubscribe(f"{self.topic}/state")
+        self.mqtt.unsubscribe(self._topics.state(self.device.id))
         self.mqtt.unsubscribe(self._availability)
 
     # -- commands from MQTT ------------------------------------------------------------------
@@ -384,7 +454,7 @@ class DeviceReader:
         if not SETTING_NAME.fullmatch(setting):
             audit.warning("refused %s: malformed setting name %r", self.device.id, command.shown(setting))
             return
-        result_topic = f"{self.topic}/set/{setting}/result"
+        result_topic = self._topics.set_result(self.device.id, setting)
 
         def refused(error: str, value: str | None = None) -> dict[str, Any]:
             return SetResult(False, setting, value, error).payload()
@@ -403,7 +473,7 @@ class DeviceReader:
         self._enqueue(_Job(result_topic, run, lambda error: refused(error, shown)), f"{setting}={shown}")
 
     def _admit_query(self, payload: bytes) -> None:
-        result_topic = f"{self.topic}/query/result"
+        result_topic = self._topics.query_result(self.device.id)
 
         def refused(error: str, name: str | None = None) -> dict[str, Any]:
             return {"ok": False, "command": name, "fields": None, "error": error}
@@ -426,6 +496,22 @@ class DeviceReader:
             return refused(error, shown)
 
         self._enqueue(_Job(result_topic, run, failed), shown)
+
+    def _admit_refresh(self) -> None:
+        """Poll every scheduled command now (the web's refresh button), as one command: it
+        takes a token and a queue slot like any other, so a refresh flood cannot starve polls."""
+        commands = list(dict.fromkeys(s.command for s in self.schedules))
+
+        async def run() -> dict[str, Any]:
+            polled = [c for c in commands if await self.poller.poll(c) is not None]
+            silent = [c for c in commands if c not in polled]
+            error = f"no answer to {', '.join(silent)}" if silent else None
+            return {"ok": not silent, "polled": polled, "error": error}
+
+        def failed(error: str) -> dict[str, Any]:
+            return {"ok": False, "polled": [], "error": error}
+
+        self._enqueue(_Job(self._topics.refresh_result(self.device.id), run, failed), "refresh")
 
     def _enqueue(self, job: _Job, what: str) -> None:
         """Admit a checked command, or refuse it at once as busy (never queue without bound)."""

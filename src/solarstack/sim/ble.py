@@ -29,6 +29,8 @@ NOTIFY_UUID = "0000ffe1-0000-1000-8000-00805f9b34fb"
 
 
 def cell_info_frame(s: PlantState, layout: jk02.Layout, counter: int, *, capacity_ah: float) -> bytes:
+    table = jk02.CELL_INFO_24 if layout == "24" else jk02.CELL_INFO_32
+    keys = {f.key for f in table}
     cells = list(s.cell_voltages)
     hi = max(range(len(cells)), key=cells.__getitem__)
     lo = min(range(len(cells)), key=cells.__getitem__)
@@ -47,6 +49,13 @@ def cell_info_frame(s: PlantState, layout: jk02.Layout, counter: int, *, capacit
         "temperature_1": s.pack_celsius[0],
         "temperature_2": s.pack_celsius[1],
         "temperature_mos": s.mosfet_celsius,
+        # a JK-PB has three more probes (32-slot layout only); the plant models two pack
+        # temperatures, so these sit a few tenths around them
+        "temperature_3": s.pack_celsius[0] + 0.3,
+        "temperature_4": s.pack_celsius[1] - 0.2,
+        "temperature_5": s.pack_celsius[0] - 0.4,
+        # every sensor the layout carries is fitted
+        "temperature_sensors_mask": sum(1 << bit for key, bit in jk02.TEMPERATURE_PRESENCE_BITS.items() if key in keys),
         "errors": 0,
         "balance_current": 0.05 if balancing else 0.0,
         "balancing_action": "charging" if balancing else "off",
@@ -62,7 +71,6 @@ def cell_info_frame(s: PlantState, layout: jk02.Layout, counter: int, *, capacit
         "discharge_mosfet": True,
     }
     frame = bytearray(jk02.FRAME_LEN)
-    table = jk02.CELL_INFO_24 if layout == "24" else jk02.CELL_INFO_32
     pack_into(table, values, frame, offsets={"max_cell_index": 1, "min_cell_index": 1})
     payload = {6: bytes(frame[6 : jk02.FRAME_LEN - 1])}
     return jk02.encode_frame(jk02.TYPE_CELL_INFO, payload, counter)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple, TypedDict
 
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, FieldTable, Kind
@@ -57,13 +57,39 @@ class Command(NamedTuple):
 
 
 # --- row helpers: keep the tables one line per field ---------------------------
+#
+# `role` and `group` (core/catalog.py ROLES, GROUPS) ride on the rows as keywords, or
+# once for a whole uniform table (`_every`). A key that several queries report (QPIGS
+# and QPGSn both have `battery_voltage`) carries the same role and group in each.
+# `precision` is the firmware's resolution, read off the row's own format and scale
+# (`05.1f` -> 1 decimal; `02.0f` of 10 mV in V -> 2), so it cannot drift from them.
+
+
+class Marks(TypedDict, total=False):
+    """Keywords a row or a whole table shares: `**WARNING` on a row, `_every(rows, RATING)`."""
+
+    role: str
+    group: str
+
+
+WARNING: Final[Marks] = {"role": "warning", "group": "warnings"}
+RATING: Final[Marks] = {"role": "rating", "group": "ratings"}
+STATUS: Final[Marks] = {"group": "status"}
+
+
+def decimals(fmt: str, scale: float = 1.0) -> int:
+    """Decimals of a value written as `fmt` and multiplied by `scale` (`02.0f`, 0.01 -> 2)."""
+    written = int(fmt.rpartition(".")[2].rstrip("f") or 0) if fmt.endswith("f") else 0
+    return written + len(f"{scale:g}".partition(".")[2])
 
 
 def num(key: str, pos: int, unit: str | None, fmt: str, *, scale: float = 1.0, **kw: Any) -> Field:
+    kw.setdefault("precision", decimals(fmt, scale))
     return Field(key, pos, Kind.FLOAT, unit, scale=scale, fmt=fmt, **kw)
 
 
 def whole(key: str, pos: int, unit: str | None, fmt: str, **kw: Any) -> Field:
+    kw.setdefault("precision", 0)
     return Field(key, pos, Kind.INT, unit, fmt=fmt, **kw)
 
 
@@ -72,6 +98,7 @@ def choice(key: str, pos: int, options: Mapping[str, str], **kw: Any) -> Field:
 
 
 def text(key: str, pos: int = 0, *, diagnostic: bool = True, **kw: Any) -> Field:
+    kw.setdefault("group", "status")
     return Field(key, pos, Kind.TEXT, diagnostic=diagnostic, **kw)
 
 
@@ -79,8 +106,23 @@ def flag(key: str, pos: int, *, bit: int | str = 0, width: int = 1, **kw: Any) -
     return Field(key, pos, Kind.BOOL, bit=bit, fmt=str(width), **kw)
 
 
-def bits(pos: int, width: int, names: Iterable[tuple[int, str]], **kw: Any) -> FieldTable:
-    return tuple(flag(key, pos, bit=bit, width=width, **kw) for bit, key in names)
+def bits(
+    pos: int,
+    width: int,
+    names: Iterable[tuple[int, str]],
+    marks: Mapping[str, Marks] | None = None,
+    **kw: Any,
+) -> FieldTable:
+    """One flag per named bit; `marks` gives single bits their own keywords (a problem bit
+    among status bits)."""
+    marks = marks or {}
+    return tuple(flag(key, pos, bit=bit, width=width, **{**kw, **marks.get(key, {})}) for bit, key in names)
+
+
+def _every(rows: Iterable[Field], marks: Marks) -> FieldTable:
+    """A uniform table's role / group, set once on every row that does not name its own."""
+    role, group = marks.get("role"), marks.get("group")
+    return tuple(f._replace(role=f.role or role, group=f.group or group) for f in rows)
 
 
 def rated(key: str, pos: int, unit: str, fmt: str) -> Field:
@@ -89,206 +131,233 @@ def rated(key: str, pos: int, unit: str, fmt: str) -> Field:
 
 def energy(key: str) -> Field:
     """MAX-class energy counters: 8 digits of Wh on the wire, published in kWh."""
-    return num(key, 0, "kWh", "08.0f", scale=0.001, state_class="total_increasing")
+    return num(key, 0, "kWh", "08.0f", scale=0.001, state_class="total_increasing", group="energy")
 
 
 # --- queries -------------------------------------------------------------------
 
 QPIGS: FieldTable = (
-    num("ac_input_voltage", 0, "V", "05.1f"),
-    num("ac_input_frequency", 1, "Hz", "04.1f"),
-    num("ac_output_voltage", 2, "V", "05.1f"),
-    num("ac_output_frequency", 3, "Hz", "04.1f"),
-    whole("ac_output_apparent_power", 4, "VA", "04d"),
-    whole("ac_output_active_power", 5, "W", "04d"),
-    whole("ac_output_load", 6, "%", "03d"),
-    whole("bus_voltage", 7, "V", "03d"),
-    num("battery_voltage", 8, "V", "05.2f"),
-    whole("battery_charging_current", 9, "A", "03d"),
-    whole("battery_capacity", 10, "%", "03d", device_class="battery"),
-    whole("heat_sink_temperature", 11, "°C", "04d"),
+    num("ac_input_voltage", 0, "V", "05.1f", group="grid"),
+    num("ac_input_frequency", 1, "Hz", "04.1f", group="grid"),
+    num("ac_output_voltage", 2, "V", "05.1f", group="output"),
+    num("ac_output_frequency", 3, "Hz", "04.1f", group="output"),
+    whole("ac_output_apparent_power", 4, "VA", "04d", group="output"),
+    whole("ac_output_active_power", 5, "W", "04d", role="load_power", group="output"),
+    whole("ac_output_load", 6, "%", "03d", group="output"),
+    whole("bus_voltage", 7, "V", "03d", group="status"),
+    num("battery_voltage", 8, "V", "05.2f", role="battery_voltage", group="battery"),
+    whole("battery_charging_current", 9, "A", "03d", role="battery_charge_current", group="battery"),
+    whole("battery_capacity", 10, "%", "03d", device_class="battery", role="soc", group="battery"),
+    whole("heat_sink_temperature", 11, "°C", "04d", role="temperature", group="temperature"),
     # "0014" on HS firmware, "02.7" on MAX firmware: float either way.
-    num("pv_input_current", 12, "A", "04.1f"),
-    num("pv_input_voltage", 13, "V", "05.1f"),
-    num("battery_voltage_scc", 14, "V", "05.2f"),
-    whole("battery_discharge_current", 15, "A", "05d"),
-    *bits(16, 8, enums.QPIGS_STATUS_BITS),
-    # Reported in units of 10 mV.
-    num("battery_voltage_offset_for_fans", 17, "V", "02.0f", scale=0.01, diagnostic=True),
+    num("pv_input_current", 12, "A", "04.1f", group="pv"),
+    num("pv_input_voltage", 13, "V", "05.1f", group="pv"),
+    # the charge controller's own reading of the same battery: shown, never "the" battery voltage
+    num("battery_voltage_scc", 14, "V", "05.2f", group="battery"),
+    whole("battery_discharge_current", 15, "A", "05d", role="battery_discharge_current", group="battery"),
+    *bits(16, 8, enums.QPIGS_STATUS_BITS, **STATUS),
+    # Reported in units of 10 mV; a configured offset, not a measurement.
+    num("battery_voltage_offset_for_fans", 17, "V", "02.0f", scale=0.01, diagnostic=True, **RATING),
     text("eeprom_version", 18),
-    whole("pv_input_power", 19, "W", "05d"),
-    *bits(20, 3, enums.QPIGS_STATUS2_BITS),
+    whole("pv_input_power", 19, "W", "05d", role="pv_power", group="pv"),
+    *bits(20, 3, enums.QPIGS_STATUS2_BITS, **STATUS),
     # PI30MAX firmware appends these three.
-    choice("solar_feed_to_grid", 21, enums.ON_OFF),
-    text("country", 22),
-    whole("solar_feed_to_grid_power", 23, "W", "04d"),
+    choice("solar_feed_to_grid", 21, enums.ON_OFF, **RATING),
+    text("country", 22, **RATING),
+    # export only, >= 0: not grid_power (+ import / - export), which the reader derives
+    whole("solar_feed_to_grid_power", 23, "W", "04d", group="grid"),
 )
 
 QPIGS2: FieldTable = (
-    num("pv2_input_current", 0, "A", "04.1f"),
-    num("pv2_input_voltage", 1, "V", "05.1f"),
-    whole("pv2_input_power", 2, "W", "05d"),
+    num("pv2_input_current", 0, "A", "04.1f", group="pv"),
+    num("pv2_input_voltage", 1, "V", "05.1f", group="pv"),
+    # a second string: pv_power rows add up (core/catalog.py ROLES)
+    whole("pv2_input_power", 2, "W", "05d", role="pv_power", group="pv"),
 )
 
-QPIRI: FieldTable = (
-    rated("rated_grid_voltage", 0, "V", "05.1f"),
-    rated("rated_input_current", 1, "A", "04.1f"),
-    rated("rated_ac_output_voltage", 2, "V", "05.1f"),
-    rated("rated_ac_output_frequency", 3, "Hz", "04.1f"),
-    rated("rated_ac_output_current", 4, "A", "04.1f"),
-    whole("rated_ac_output_apparent_power", 5, "VA", "04d", diagnostic=True),
-    whole("rated_ac_output_active_power", 6, "W", "04d", diagnostic=True),
-    rated("rated_battery_voltage", 7, "V", "04.1f"),
-    num("battery_recharge_voltage", 8, "V", "04.1f"),
-    num("battery_under_voltage", 9, "V", "04.1f"),
-    num("battery_bulk_voltage", 10, "V", "04.1f"),
-    num("battery_float_voltage", 11, "V", "04.1f"),
-    choice("battery_type", 12, enums.BATTERY_TYPE),
-    whole("max_ac_charging_current", 13, "A", "02d"),
-    whole("max_charging_current", 14, "A", "03d"),
-    choice("input_voltage_range", 15, enums.INPUT_VOLTAGE_RANGE),
-    choice("output_source_priority", 16, enums.OUTPUT_SOURCE_PRIORITY),
-    choice("charger_source_priority", 17, enums.CHARGER_SOURCE_PRIORITY),
-    whole("max_parallel_units", 18, None, "d", diagnostic=True),  # "-" on units without parallel kit
-    choice("machine_type", 19, enums.MACHINE_TYPE, diagnostic=True),
-    choice("topology", 20, enums.TOPOLOGY, diagnostic=True),
-    choice("output_mode", 21, enums.OUTPUT_MODE),
-    num("battery_redischarge_voltage", 22, "V", "04.1f"),
-    choice("pv_ok_condition", 23, enums.PV_OK_CONDITION),
-    choice("pv_power_balance", 24, enums.PV_POWER_BALANCE),
-    whole("max_cv_charging_time", 25, "min", "03d"),
-    choice("operation_logic", 26, enums.OPERATION_LOGIC),
-    whole("max_discharging_current", 27, "A", "03d"),
+# Rated values and the settings in force: every row is a rating.
+QPIRI: FieldTable = _every(
+    (
+        rated("rated_grid_voltage", 0, "V", "05.1f"),
+        rated("rated_input_current", 1, "A", "04.1f"),
+        rated("rated_ac_output_voltage", 2, "V", "05.1f"),
+        rated("rated_ac_output_frequency", 3, "Hz", "04.1f"),
+        rated("rated_ac_output_current", 4, "A", "04.1f"),
+        whole("rated_ac_output_apparent_power", 5, "VA", "04d", diagnostic=True),
+        whole("rated_ac_output_active_power", 6, "W", "04d", diagnostic=True),
+        rated("rated_battery_voltage", 7, "V", "04.1f"),
+        num("battery_recharge_voltage", 8, "V", "04.1f"),
+        num("battery_under_voltage", 9, "V", "04.1f"),
+        num("battery_bulk_voltage", 10, "V", "04.1f"),
+        num("battery_float_voltage", 11, "V", "04.1f"),
+        choice("battery_type", 12, enums.BATTERY_TYPE),
+        whole("max_ac_charging_current", 13, "A", "02d"),
+        whole("max_charging_current", 14, "A", "03d"),
+        choice("input_voltage_range", 15, enums.INPUT_VOLTAGE_RANGE),
+        choice("output_source_priority", 16, enums.OUTPUT_SOURCE_PRIORITY),
+        choice("charger_source_priority", 17, enums.CHARGER_SOURCE_PRIORITY),
+        whole("max_parallel_units", 18, None, "d", diagnostic=True),  # "-" on units without parallel kit
+        choice("machine_type", 19, enums.MACHINE_TYPE, diagnostic=True),
+        choice("topology", 20, enums.TOPOLOGY, diagnostic=True),
+        choice("output_mode", 21, enums.OUTPUT_MODE),
+        num("battery_redischarge_voltage", 22, "V", "04.1f"),
+        choice("pv_ok_condition", 23, enums.PV_OK_CONDITION),
+        choice("pv_power_balance", 24, enums.PV_POWER_BALANCE),
+        whole("max_cv_charging_time", 25, "min", "03d"),
+        choice("operation_logic", 26, enums.OPERATION_LOGIC),
+        whole("max_discharging_current", 27, "A", "03d"),
+    ),
+    RATING,
 )
 
-QDI: FieldTable = (
-    num("default_ac_output_voltage", 0, "V", "05.1f", diagnostic=True),
-    num("default_ac_output_frequency", 1, "Hz", "04.1f", diagnostic=True),
-    whole("default_max_ac_charging_current", 2, "A", "04d", diagnostic=True),
-    num("default_battery_under_voltage", 3, "V", "04.1f", diagnostic=True),
-    num("default_battery_float_voltage", 4, "V", "04.1f", diagnostic=True),
-    num("default_battery_bulk_voltage", 5, "V", "04.1f", diagnostic=True),
-    num("default_battery_recharge_voltage", 6, "V", "04.1f", diagnostic=True),
-    whole("default_max_charging_current", 7, "A", "02d", diagnostic=True),
-    choice("default_input_voltage_range", 8, enums.INPUT_VOLTAGE_RANGE, diagnostic=True),
-    choice("default_output_source_priority", 9, enums.OUTPUT_SOURCE_PRIORITY, diagnostic=True),
-    choice("default_charger_source_priority", 10, enums.CHARGER_SOURCE_PRIORITY, diagnostic=True),
-    choice("default_battery_type", 11, enums.BATTERY_TYPE, diagnostic=True),
-    # The buzzer digit is inverted (0 = enabled) in every QDI listing we found.
-    choice("default_buzzer", 12, enums.ON_OFF_INVERTED, diagnostic=True),
-    choice("default_power_saving", 13, enums.ON_OFF, diagnostic=True),
-    choice("default_overload_restart", 14, enums.ON_OFF, diagnostic=True),
-    choice("default_over_temperature_restart", 15, enums.ON_OFF, diagnostic=True),
-    choice("default_backlight", 16, enums.ON_OFF, diagnostic=True),
-    choice("default_primary_source_interrupt_alarm", 17, enums.ON_OFF, diagnostic=True),
-    choice("default_fault_code_record", 18, enums.ON_OFF, diagnostic=True),
-    choice("default_overload_bypass", 19, enums.ON_OFF, diagnostic=True),
-    choice("default_lcd_return_to_default", 20, enums.ON_OFF, diagnostic=True),
-    choice("default_output_mode", 21, enums.OUTPUT_MODE, diagnostic=True),
-    num("default_battery_redischarge_voltage", 22, "V", "04.1f", diagnostic=True),
-    choice("default_pv_ok_condition", 23, enums.PV_OK_CONDITION, diagnostic=True),
-    choice("default_pv_power_balance", 24, enums.PV_POWER_BALANCE, diagnostic=True),
-    whole("default_max_cv_charging_time", 25, "min", "03d", diagnostic=True),
-    whole("default_max_discharging_current", 26, "A", "03d", diagnostic=True),
+QDI: FieldTable = _every(
+    (
+        num("default_ac_output_voltage", 0, "V", "05.1f", diagnostic=True),
+        num("default_ac_output_frequency", 1, "Hz", "04.1f", diagnostic=True),
+        whole("default_max_ac_charging_current", 2, "A", "04d", diagnostic=True),
+        num("default_battery_under_voltage", 3, "V", "04.1f", diagnostic=True),
+        num("default_battery_float_voltage", 4, "V", "04.1f", diagnostic=True),
+        num("default_battery_bulk_voltage", 5, "V", "04.1f", diagnostic=True),
+        num("default_battery_recharge_voltage", 6, "V", "04.1f", diagnostic=True),
+        whole("default_max_charging_current", 7, "A", "02d", diagnostic=True),
+        choice("default_input_voltage_range", 8, enums.INPUT_VOLTAGE_RANGE, diagnostic=True),
+        choice("default_output_source_priority", 9, enums.OUTPUT_SOURCE_PRIORITY, diagnostic=True),
+        choice("default_charger_source_priority", 10, enums.CHARGER_SOURCE_PRIORITY, diagnostic=True),
+        choice("default_battery_type", 11, enums.BATTERY_TYPE, diagnostic=True),
+        # The buzzer digit is inverted (0 = enabled) in every QDI listing we found.
+        choice("default_buzzer", 12, enums.ON_OFF_INVERTED, diagnostic=True),
+        choice("default_power_saving", 13, enums.ON_OFF, diagnostic=True),
+        choice("default_overload_restart", 14, enums.ON_OFF, diagnostic=True),
+        choice("default_over_temperature_restart", 15, enums.ON_OFF, diagnostic=True),
+        choice("default_backlight", 16, enums.ON_OFF, diagnostic=True),
+        choice("default_primary_source_interrupt_alarm", 17, enums.ON_OFF, diagnostic=True),
+        choice("default_fault_code_record", 18, enums.ON_OFF, diagnostic=True),
+        choice("default_overload_bypass", 19, enums.ON_OFF, diagnostic=True),
+        choice("default_lcd_return_to_default", 20, enums.ON_OFF, diagnostic=True),
+        choice("default_output_mode", 21, enums.OUTPUT_MODE, diagnostic=True),
+        num("default_battery_redischarge_voltage", 22, "V", "04.1f", diagnostic=True),
+        choice("default_pv_ok_condition", 23, enums.PV_OK_CONDITION, diagnostic=True),
+        choice("default_pv_power_balance", 24, enums.PV_POWER_BALANCE, diagnostic=True),
+        whole("default_max_cv_charging_time", 25, "min", "03d", diagnostic=True),
+        whole("default_max_discharging_current", 26, "A", "03d", diagnostic=True),
+    ),
+    RATING,
 )
 
+#: QPGSn status bits that report a problem; the others are plain status.
+_QPGS_PROBLEMS = {"battery_open": WARNING, "battery_under": WARNING, "line_loss": WARNING}
+
+# Unit n of a parallel system; keys shared with QPIGS / QPIRI carry the same role and group.
 QPGS: FieldTable = (
-    flag("parallel_valid", 0, diagnostic=True),
+    flag("parallel_valid", 0, diagnostic=True, group="status"),
     text("serial_number", 1),
-    choice("mode", 2, enums.MODE),
-    text("fault_code", 3, diagnostic=False),
-    num("ac_input_voltage", 4, "V", "05.1f"),
-    num("ac_input_frequency", 5, "Hz", "05.2f"),
-    num("ac_output_voltage", 6, "V", "05.1f"),
-    num("ac_output_frequency", 7, "Hz", "05.2f"),
-    whole("ac_output_apparent_power", 8, "VA", "04d"),
-    whole("ac_output_active_power", 9, "W", "04d"),
-    whole("ac_output_load", 10, "%", "03d"),
-    num("battery_voltage", 11, "V", "04.1f"),
-    whole("battery_charging_current", 12, "A", "03d"),
-    whole("battery_capacity", 13, "%", "03d", device_class="battery"),
-    num("pv_input_voltage", 14, "V", "05.1f"),
-    whole("total_charging_current", 15, "A", "03d"),
-    whole("total_ac_output_apparent_power", 16, "VA", "05d"),
-    whole("total_ac_output_active_power", 17, "W", "05d"),
-    whole("total_ac_output_load", 18, "%", "03d"),
-    *bits(19, 8, enums.QPGS_STATUS_BITS),
-    choice("output_mode", 20, enums.OUTPUT_MODE),
-    choice("charger_source_priority", 21, enums.CHARGER_SOURCE_PRIORITY),
-    whole("max_charging_current", 22, "A", "03d"),
-    whole("max_charging_range", 23, "A", "03d", diagnostic=True),
-    whole("max_ac_charging_current", 24, "A", "02d"),
-    num("pv_input_current", 25, "A", "02.0f"),
-    whole("battery_discharge_current", 26, "A", "03d"),
-    num("pv2_input_voltage", 27, "V", "05.1f"),
-    num("pv2_input_current", 28, "A", "02.0f"),
+    choice("mode", 2, enums.MODE, role="mode", group="status"),
+    text("fault_code", 3, diagnostic=False, **WARNING),  # "00": no fault
+    num("ac_input_voltage", 4, "V", "05.1f", group="grid"),
+    num("ac_input_frequency", 5, "Hz", "05.2f", group="grid"),
+    num("ac_output_voltage", 6, "V", "05.1f", group="output"),
+    num("ac_output_frequency", 7, "Hz", "05.2f", group="output"),
+    whole("ac_output_apparent_power", 8, "VA", "04d", group="output"),
+    whole("ac_output_active_power", 9, "W", "04d", role="load_power", group="output"),
+    whole("ac_output_load", 10, "%", "03d", group="output"),
+    num("battery_voltage", 11, "V", "04.1f", role="battery_voltage", group="battery"),
+    whole("battery_charging_current", 12, "A", "03d", role="battery_charge_current", group="battery"),
+    whole("battery_capacity", 13, "%", "03d", device_class="battery", role="soc", group="battery"),
+    num("pv_input_voltage", 14, "V", "05.1f", group="pv"),
+    # system totals: what every unit together does (the per-unit rows above carry the roles)
+    whole("total_charging_current", 15, "A", "03d", group="battery"),
+    whole("total_ac_output_apparent_power", 16, "VA", "05d", group="output"),
+    whole("total_ac_output_active_power", 17, "W", "05d", group="output"),
+    whole("total_ac_output_load", 18, "%", "03d", group="output"),
+    *bits(19, 8, enums.QPGS_STATUS_BITS, _QPGS_PROBLEMS, **STATUS),
+    choice("output_mode", 20, enums.OUTPUT_MODE, **RATING),
+    choice("charger_source_priority", 21, enums.CHARGER_SOURCE_PRIORITY, **RATING),
+    whole("max_charging_current", 22, "A", "03d", **RATING),
+    whole("max_charging_range", 23, "A", "03d", diagnostic=True, **RATING),
+    whole("max_ac_charging_current", 24, "A", "02d", **RATING),
+    num("pv_input_current", 25, "A", "02.0f", group="pv"),
+    whole("battery_discharge_current", 26, "A", "03d", role="battery_discharge_current", group="battery"),
+    num("pv2_input_voltage", 27, "V", "05.1f", group="pv"),
+    num("pv2_input_current", 28, "A", "02.0f", group="pv"),
 )
 
 Q1: FieldTable = (
-    whole("absorb_time_remaining", 0, "s", "05d"),
-    whole("float_time_remaining", 1, "s", "05d"),
-    choice("scc_status", 2, enums.SCC_STATUS, diagnostic=True),
+    whole("absorb_time_remaining", 0, "s", "05d", group="battery"),
+    whole("float_time_remaining", 1, "s", "05d", group="battery"),
+    choice("scc_status", 2, enums.SCC_STATUS, diagnostic=True, group="status"),
     text("allow_scc_on", 3),
-    whole("charge_average_current", 4, "A", "02d"),
-    whole("scc_pwm_temperature", 5, "°C", "03d"),
-    whole("inverter_temperature", 6, "°C", "03d"),
-    whole("battery_temperature", 7, "°C", "03d"),
-    whole("transformer_temperature", 8, "°C", "03d"),
+    whole("charge_average_current", 4, "A", "02d", group="battery"),
+    whole("scc_pwm_temperature", 5, "°C", "03d", role="temperature", group="temperature"),
+    whole("inverter_temperature", 6, "°C", "03d", role="temperature", group="temperature"),
+    whole("battery_temperature", 7, "°C", "03d", role="temperature", group="temperature"),
+    whole("transformer_temperature", 8, "°C", "03d", role="temperature", group="temperature"),
     text("gpio13", 9),
-    flag("fan_lock_detected", 10, bit=1, width=2),  # "00" / "01": the second digit; QPIWS has fan_locked
-    whole("fan_pwm_speed", 12, "%", "04d"),
-    whole("scc_charge_power", 13, "W", "04d"),
-    text("parallel_warning", 14),
-    num("sync_frequency", 15, "Hz", "05.2f"),
-    choice("charge_stage", 16, enums.CHARGE_STAGE),
+    # "00" / "01": the second digit; QPIWS has fan_locked
+    flag("fan_lock_detected", 10, bit=1, width=2, **WARNING),
+    whole("fan_pwm_speed", 12, "%", "04d", group="status"),
+    # what the charge controller puts into the battery: part of pv_power, not more of it
+    whole("scc_charge_power", 13, "W", "04d", group="pv"),
+    text("parallel_warning", 14, **WARNING),
+    num("sync_frequency", 15, "Hz", "05.2f", group="output"),
+    choice("charge_stage", 16, enums.CHARGE_STAGE, group="battery"),
 )
 
 QBEQI: FieldTable = (
-    flag("equalization_enabled", 0),
-    whole("equalization_time", 1, "min", "03d"),
-    whole("equalization_period", 2, "h", "03d", scale=24.0),  # reported in days
-    whole("equalization_max_current", 3, "A", "03d"),
-    num("equalization_voltage", 5, "V", "05.2f"),
-    whole("equalization_over_time", 7, "min", "03d"),
-    flag("equalization_active", 8),
-    whole("equalization_elapsed_time", 9, "h", "04d"),
+    flag("equalization_enabled", 0, **RATING),
+    whole("equalization_time", 1, "min", "03d", **RATING),
+    whole("equalization_period", 2, "h", "03d", scale=24.0, **RATING),  # reported in days
+    whole("equalization_max_current", 3, "A", "03d", **RATING),
+    num("equalization_voltage", 5, "V", "05.2f", **RATING),
+    whole("equalization_over_time", 7, "min", "03d", **RATING),
+    flag("equalization_active", 8, group="battery"),
+    whole("equalization_elapsed_time", 9, "h", "04d", group="battery"),
 )
 
-QLED: FieldTable = (
-    flag("led_enabled", 0),
-    choice("led_speed", 1, enums.LED_SPEED),
-    choice("led_effect", 2, enums.LED_EFFECT),
-    whole("led_brightness", 3, None, "d"),
-    whole("led_colors", 4, None, "d"),
-    text("led_rgb", 5),
+QLED: FieldTable = _every(
+    (
+        flag("led_enabled", 0),
+        choice("led_speed", 1, enums.LED_SPEED),
+        choice("led_effect", 2, enums.LED_EFFECT),
+        whole("led_brightness", 3, None, "d"),
+        whole("led_colors", 4, None, "d"),
+        text("led_rgb", 5, **RATING),
+    ),
+    RATING,
 )
 
 
-QOPPT: FieldTable = (
-    *(choice(f"output_priority_hour_{hour:02d}", hour, enums.OUTPUT_SOURCE_PRIORITY) for hour in range(24)),
-    choice("output_priority_device", 24, enums.OUTPUT_SOURCE_PRIORITY),
-    *(choice(f"output_priority_order_{n}", 24 + n, enums.OUTPUT_SOURCE_PRIORITY) for n in (1, 2, 3)),
+QOPPT: FieldTable = _every(
+    (
+        *(choice(f"output_priority_hour_{hour:02d}", hour, enums.OUTPUT_SOURCE_PRIORITY) for hour in range(24)),
+        choice("output_priority_device", 24, enums.OUTPUT_SOURCE_PRIORITY),
+        *(choice(f"output_priority_order_{n}", 24 + n, enums.OUTPUT_SOURCE_PRIORITY) for n in (1, 2, 3)),
+    ),
+    RATING,
 )
 
-QCHPT: FieldTable = (
-    *(choice(f"charger_priority_hour_{hour:02d}", hour, enums.TIMED_CHARGER_PRIORITY) for hour in range(24)),
-    choice("charger_priority_device", 24, enums.TIMED_CHARGER_PRIORITY),
-    *(choice(f"charger_priority_order_{n}", 24 + n, enums.TIMED_CHARGER_PRIORITY) for n in (1, 2, 3)),
+QCHPT: FieldTable = _every(
+    (
+        *(choice(f"charger_priority_hour_{hour:02d}", hour, enums.TIMED_CHARGER_PRIORITY) for hour in range(24)),
+        choice("charger_priority_device", 24, enums.TIMED_CHARGER_PRIORITY),
+        *(choice(f"charger_priority_order_{n}", 24 + n, enums.TIMED_CHARGER_PRIORITY) for n in (1, 2, 3)),
+    ),
+    RATING,
 )
 
 
 # Lithium BMS values as the inverter sees them (MKS2-class firmware; jblance/mpp-solar pi30m054.py).
+# The BMS's own SOC as relayed: no soc role (QPIGS battery_capacity is this device's soc).
 QBMS: FieldTable = (
-    choice("bms_link", 0, enums.BMS_LINK),
-    whole("bms_battery_capacity", 1, "%", "03d", device_class="battery"),
-    flag("bms_force_charging", 2),
-    flag("bms_stop_discharge", 3),
-    flag("bms_stop_charge", 4),
-    num("bms_bulk_voltage", 5, "V", "03.0f", scale=0.1),  # reported in 0.1 V
-    num("bms_float_voltage", 6, "V", "03.0f", scale=0.1),
-    num("bms_cut_off_voltage", 7, "V", "03.0f", scale=0.1),
-    whole("bms_max_charging_current", 8, "A", "04d"),
-    whole("bms_max_discharging_current", 9, "A", "04d"),
+    choice("bms_link", 0, enums.BMS_LINK, group="status"),
+    whole("bms_battery_capacity", 1, "%", "03d", device_class="battery", group="battery"),
+    flag("bms_force_charging", 2, group="battery"),
+    flag("bms_stop_discharge", 3, group="battery"),
+    flag("bms_stop_charge", 4, group="battery"),
+    num("bms_bulk_voltage", 5, "V", "03.0f", scale=0.1, **RATING),  # reported in 0.1 V
+    num("bms_float_voltage", 6, "V", "03.0f", scale=0.1, **RATING),
+    num("bms_cut_off_voltage", 7, "V", "03.0f", scale=0.1, **RATING),
+    whole("bms_max_charging_current", 8, "A", "04d", **RATING),
+    whole("bms_max_discharging_current", 9, "A", "04d", **RATING),
 )
 
 
@@ -318,31 +387,44 @@ _QUERIES: tuple[Command, ...] = (
     _q(
         "QFLAG",
         "enabled/disabled flags",
-        tuple(flag(key, 0, bit=letter) for letter, key in enums.FLAG_LETTERS),
+        tuple(flag(key, 0, bit=letter, **RATING) for letter, key in enums.FLAG_LETTERS),
         style=Style.FLAGS,
     ),
     _q("QPIGS", "general status", QPIGS),
     _q("QPIGS2", "general status, second PV input (MAX)", QPIGS2),
-    _q("QMOD", "device mode", (choice("mode", 0, enums.MODE),), style=Style.WHOLE),
+    _q("QMOD", "device mode", (choice("mode", 0, enums.MODE, role="mode", group="status"),), style=Style.WHOLE),
     # device_class "problem": HA and the web show these as alarms, not plain on/off states
-    _q("QPIWS", "warning status", bits(0, 32, enums.QPIWS_BITS, device_class="problem")),
+    _q("QPIWS", "warning status", bits(0, 32, enums.QPIWS_BITS, device_class="problem", **WARNING)),
     _q("QDI", "default settings", QDI),
     _q(
         "QMCHGCR",
         "selectable max charging currents",
-        (Field("charging_current_options", 0, Kind.ARRAY, "A", fmt="03d", diagnostic=True),),
+        (Field("charging_current_options", 0, Kind.ARRAY, "A", fmt="03d", diagnostic=True, precision=0, **RATING),),
     ),
     _q(
         "QMUCHGCR",
         "selectable max utility charging currents",
-        (Field("utility_charging_current_options", 0, Kind.ARRAY, "A", fmt="03d", diagnostic=True),),
+        (
+            Field(
+                "utility_charging_current_options",
+                0,
+                Kind.ARRAY,
+                "A",
+                fmt="03d",
+                diagnostic=True,
+                precision=0,
+                **RATING,
+            ),
+        ),
     ),
-    _q("QBOOT", "DSP has bootstrap", (flag("dsp_bootstrap", 0, diagnostic=True),)),
-    _q("QOPM", "output mode", (choice("output_mode", 0, enums.OUTPUT_MODE_2DIGIT),)),
+    _q("QBOOT", "DSP has bootstrap", (flag("dsp_bootstrap", 0, diagnostic=True, group="status"),)),
+    _q("QOPM", "output mode", (choice("output_mode", 0, enums.OUTPUT_MODE_2DIGIT, **RATING),)),
     _param("QPGSn", "parallel system status of unit n", QPGS, r"QPGS(\d)", "QPGS0"),
     _q("Q1", "SCC and temperature status", Q1),
     _q("QBEQI", "battery equalization status", QBEQI),
     _q("QBMS", "lithium BMS information", QBMS),
+    # No energy roles here: the reader integrates pv_energy / load_energy for every PI30
+    # (protocols/pi30/energy.py), and a device has one row per energy role.
     _q("QET", "total PV energy (MAX)", (energy("pv_energy_total"),)),
     _param("QEYyyyy", "PV energy of a year (MAX)", (energy("pv_energy_year"),), r"QEY(\d{4})", "QEY2024"),
     _param("QEMyyyymm", "PV energy of a month (MAX)", (energy("pv_energy_month"),), r"QEM(\d{6})", "QEM202401"),

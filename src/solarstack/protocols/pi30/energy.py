@@ -46,5 +46,21 @@ PI30_COUNTERS: tuple[Counter, ...] = (
         power_key="grid_power",
         power_role="grid_power",
         power_label="Grid power",
+        power_group="grid",
+    ),
+    # No energy of its own (the two battery counters above count each side): the signed
+    # battery power, + while charging, so consumers need no physics of their own.
+    Counter(
+        "battery_power",
+        "Battery power",
+        (
+            Term(("battery_charging_current", "battery_voltage")),
+            Term(("battery_discharge_current", "battery_voltage"), -1.0),
+        ),
+        power_key="battery_power",
+        power_role="battery_power",
+        power_label="Battery power",
+        power_group="battery",
+        energy=False,
     ),
 )

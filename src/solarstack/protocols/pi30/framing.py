@@ -2,7 +2,7 @@
 
 Pure: no I/O, no field tables (codec.py walks those). Frame layout, from the
 Voltronic "Infini Solar / Axpert communication protocol" PDFs (PI30, §"Communication
-format") and confirmed by recorded frames in tests/protocols/fixtures.py:
+format") and confirmed by recorded frames in tests/protocols/pi30_frames.py:
 
     request   Q P I G S  CRChi CRClo  \\r        ASCII command (+ argument digits)
               └ command ┘└─ crc.py ─┘ 0x0D

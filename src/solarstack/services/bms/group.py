@@ -21,28 +21,47 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from solarstack import __version__
-from solarstack.core import discovery
+from solarstack.core import catalog, discovery
 from solarstack.core.fields import Field, FieldTable, Kind, Value
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
+from solarstack.core.topics import Topics
 from solarstack.services.reader import DeviceReader, iso
 
+# Precision follows aggregate(): sums and means kept to 3 decimals, SOC to 1, power in whole watts.
 GROUP_FIELDS: FieldTable = (
-    Field("pack_count", kind=Kind.INT, diagnostic=True),
-    Field("packs_online", kind=Kind.INT),
-    Field("voltage", kind=Kind.FLOAT, unit="V"),
-    Field("current", kind=Kind.FLOAT, unit="A"),
-    Field("power", kind=Kind.FLOAT, unit="W"),
-    Field("soc", kind=Kind.FLOAT, unit="%", device_class="battery"),
-    Field("remaining_capacity", kind=Kind.FLOAT, unit="Ah"),
-    Field("full_capacity", kind=Kind.FLOAT, unit="Ah"),
-    Field("min_cell_voltage", kind=Kind.FLOAT, unit="V"),
-    Field("max_cell_voltage", kind=Kind.FLOAT, unit="V"),
-    Field("delta_cell_voltage", kind=Kind.FLOAT, unit="V"),
-    Field("max_temperature", kind=Kind.FLOAT, unit="°C"),
-    Field("alarm", kind=Kind.BOOL, device_class="problem"),
-    Field("battery_energy_charged", kind=Kind.FLOAT, unit="kWh", state_class="total_increasing"),
-    Field("battery_energy_discharged", kind=Kind.FLOAT, unit="kWh", state_class="total_increasing"),
+    Field("pack_count", kind=Kind.INT, diagnostic=True, group="status"),
+    Field("packs_online", kind=Kind.INT, group="status"),
+    Field("voltage", kind=Kind.FLOAT, unit="V", role="battery_voltage", group="battery", precision=3),
+    Field("current", kind=Kind.FLOAT, unit="A", role="battery_current", group="battery", precision=3),
+    Field("power", kind=Kind.FLOAT, unit="W", role="battery_power", group="battery", precision=0),
+    Field("soc", kind=Kind.FLOAT, unit="%", device_class="battery", role="soc", group="battery", precision=1),
+    Field("remaining_capacity", kind=Kind.FLOAT, unit="Ah", group="battery", precision=3),
+    Field("full_capacity", kind=Kind.FLOAT, unit="Ah", group="battery", precision=3),
+    Field("min_cell_voltage", kind=Kind.FLOAT, unit="V", group="cells", precision=3),
+    Field("max_cell_voltage", kind=Kind.FLOAT, unit="V", group="cells", precision=3),
+    Field("delta_cell_voltage", kind=Kind.FLOAT, unit="V", group="cells", precision=3),
+    # the hottest sensor of any pack; packs report 0.1 °C at best
+    Field("max_temperature", kind=Kind.FLOAT, unit="°C", role="temperature", group="temperature", precision=1),
+    Field("alarm", kind=Kind.BOOL, device_class="problem", role="warning", group="warnings"),
+    Field(
+        "battery_energy_charged",
+        kind=Kind.FLOAT,
+        unit="kWh",
+        state_class="total_increasing",
+        role="battery_charge_energy",
+        group="energy",
+        precision=3,
+    ),
+    Field(
+        "battery_energy_discharged",
+        kind=Kind.FLOAT,
+        unit="kWh",
+        state_class="total_increasing",
+        role="battery_discharge_energy",
+        group="energy",
+        precision=3,
+    ),
 )
 
 
@@ -106,11 +125,12 @@ class BatteryGroup:
         self.every = every
         self.stale_after = every * 3 + 5.0
         self.prefix = settings.mqtt_prefix
+        self.topics = Topics(settings.mqtt_prefix, settings.ha_discovery_prefix)
         self.info = discovery.DeviceInfo(id=group_id, name=group_id, manufacturer="solarstack", model="battery group")
         self.mqtt = MqttClient(
             settings,
             f"solarstack-{group_id}",
-            will_topic=discovery.availability_topic(self.prefix, group_id),
+            will_topic=self.topics.availability(group_id),
             spool_dir=Path(settings.state_dir) / "spool",
             on_connect=self._on_connect,
         )
@@ -122,6 +142,10 @@ class BatteryGroup:
             self._loop.call_soon_threadsafe(self.publish_discovery)
 
     def publish_discovery(self) -> None:
+        """The group's catalogue (what the web reads) and its HA discovery, from GROUP_FIELDS."""
+        identity = {"id": self.id, "name": self.info.name, "kind": "battery_group", "protocol": None}
+        identity |= {"manufacturer": self.info.manufacturer, "model": self.info.model}
+        self.mqtt.publish(self.topics.catalog(self.id), catalog.build(identity, GROUP_FIELDS), 1, True)
         messages = discovery.build_discovery(
             self.settings.ha_discovery,
             self.prefix,
@@ -150,9 +174,9 @@ class BatteryGroup:
         state = aggregate(self.fresh_states(now), len(self.members))
         state["ts"] = iso(now)
         self.last = state
-        self.mqtt.publish(f"{self.prefix}/{self.id}/state", json.dumps(state, separators=(",", ":")), 1, True)
+        self.mqtt.publish(self.topics.state(self.id), json.dumps(state, separators=(",", ":")), 1, True)
         up = "online" if state["packs_online"] else "offline"
-        self.mqtt.publish(discovery.availability_topic(self.prefix, self.id), up, 1, True)
+        self.mqtt.publish(self.topics.availability(self.id), up, 1, True)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()

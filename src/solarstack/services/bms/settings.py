@@ -13,6 +13,9 @@ from solarstack.core.device_url import parse_device_list
 from solarstack.core.errors import ConfigError
 from solarstack.core.settings import CommonSettings
 
+#: The kinds of device the bms reader serves (devices/registry.py picks the family).
+KINDS = ("battery", "shunt")
+
 
 class BmsSettings(CommonSettings):
     bms_devices: str = Field(
@@ -26,8 +29,12 @@ class BmsSettings(CommonSettings):
     def _devices_given(cls, v: str) -> str:
         if not v.replace(",", "").strip():  # ",,," too: a reader with no device would idle silently
             raise ValueError("no battery configured: set a device URL such as jkserial+serial:///dev/ttyUSB1")
+        from solarstack.devices import registry
+
         try:
-            parse_device_list(v)  # the URL shapes and unique names; options are checked as packs are built
+            # the URL shapes, unique names and kinds; options are checked as packs are built
+            for url in parse_device_list(v):
+                registry.check_kind(url, KINDS)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return v

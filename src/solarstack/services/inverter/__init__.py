@@ -1,1 +1,1 @@
-"""Services layer: the inverter reader (PI30 family) — `solarstack run inverter`."""
+"""Services layer: the inverter reader (every inverter family the device registry knows) — `solarstack run inverter`."""

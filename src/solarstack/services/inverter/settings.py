@@ -10,6 +10,8 @@ from solarstack.core.device_url import parse_device_list
 from solarstack.core.errors import ConfigError
 from solarstack.core.settings import CommonSettings
 
+#: The kinds of device the inverter reader serves (devices/registry.py picks the family).
+KINDS = ("inverter",)
 _SCHEDULE_ITEM = re.compile(r"^[A-Z0-9]+:\d+(\.\d+)?$")
 
 
@@ -46,13 +48,12 @@ class InverterSettings(CommonSettings):
             raise ValueError("no inverter configured: set a device URL such as pi30+serial:///dev/ttyUSB0")
         # Every URL built now (nothing is opened): a typo fails here, naming INVERTER_DEVICES,
         # not after the first inverter has been identified and logged.
-        from solarstack.devices.pi30 import open_device
+        from solarstack.devices import registry
 
         try:
             for url in parse_device_list(v):
-                if url.protocol != "pi30":
-                    raise ConfigError(f"{url.raw!r} is not a pi30+… URL (the inverter reader speaks PI30)")
-                open_device(url)
+                registry.check_kind(url, KINDS)
+                registry.open_device(url)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return v
@@ -66,8 +67,6 @@ class InverterSettings(CommonSettings):
         return v
 
     def schedule(self) -> list[tuple[str, float]]:
-        if self.inverter_commands.strip():
-            items = [i.strip().split(":") for i in self.inverter_commands.split(",") if i.strip()]
-            return [(c, float(s)) for c, s in items]
-        fast, slow = self.inverter_poll_seconds, self.inverter_slow_poll_seconds
-        return [("QPIGS", fast), ("QMOD", fast), ("QPIWS", fast), ("QPIRI", slow), ("QFLAG", slow)]
+        """INVERTER_COMMANDS as (command, seconds); empty: each device's own default schedule."""
+        items = [i.strip().split(":") for i in self.inverter_commands.split(",") if i.strip()]
+        return [(c, float(s)) for c, s in items]
