@@ -1,6 +1,8 @@
 """Real headless Chromium (Debian's, through chromedriver) against `solarstack run web` and a real Mosquitto.
 
-Every page in both themes must render live values from the demo site's devices, a new
+The demo site publishes device catalogues and no Home Assistant discovery (HA_DISCOVERY=off):
+every title, unit, role and setting a page shows comes from the catalogues. Every page in
+both themes must render live values from the demo site's devices, a new
 state must reach the open page within 2 s over SSE, and the settings console must change
 the inverter's output priority and show the read-back. Screenshots of every page in both
 themes land in artifacts/screenshots/ (gitignored) for a human to look at.
@@ -90,7 +92,7 @@ def click(driver: Any, css: str) -> None:
 
 def open_page(driver: Any, url: str) -> None:
     driver.get(url)
-    # solarstack.js bumps data-version each time it renders from the stream.
+    # main.js bumps data-version each time it renders from the stream.
     wait_for(lambda: driver.execute_script("return Number(document.body.dataset.version || 0)") > 0, 5, what=url)
 
 
@@ -144,6 +146,7 @@ def every_page_renders_live_values(browser: Any, web_server: WebServer, site: De
     for page, paths in PAGES.items():
         open_page(browser, web_server.url + paths[index])
         wait_for(checks[page], 5, what=f"{theme} {page} shows live values")
+        catalogue_meaning_shows(browser, page)
         browser.save_screenshot(str(SCREENSHOTS / f"{theme}-{page}.png"))
         assert severe_errors(browser) == [], f"{theme} {page}"
     # A phone in the garage: the dashboard at 390 px wide, nothing wider than the screen.
@@ -155,6 +158,55 @@ def every_page_renders_live_values(browser: Any, web_server: WebServer, site: De
         browser.save_screenshot(str(SCREENSHOTS / f"{theme}-dashboard-phone.png"))
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def dl_rows(driver: Any, css: str) -> list[list[str]]:
+    """[dt, dd] texts of a definition list."""
+    return list(
+        driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0] + ' dt')]"
+            ".map(dt => [dt.textContent, dt.nextElementSibling ? dt.nextElementSibling.textContent : ''])",
+            css,
+        )
+    )
+
+
+def catalogue_meaning_shows(browser: Any, page: str) -> None:
+    """Titles, units, roles and settings from the catalogues, with no discovery published."""
+    if page == "dashboard":
+        # Grid is the reader's `grid_power` field (0 W: no AC input), not a balance of load,
+        # battery and PV, which here would read as an export of ~1 kW.
+        assert text_of(browser, '[data-figure="Grid"]') == "0 W"
+        role = browser.execute_script(
+            "return document.querySelector('[data-device=inverter][data-key=pv_input_power]').dataset.role"
+        )
+        assert role == "pv_power"
+        # Titles from the tables: `cell_count` is "Cell count", not a letter.
+        title = browser.execute_script(
+            "return document.querySelector('[data-device=pack1][data-key=cell_count]')"
+            ".previousElementSibling.textContent"
+        )
+        assert title == "Cell count"
+        # Today's energy: each device's own counters, named, none twice.
+        energy = dl_rows(browser, "#energy")
+        labels = [label for label, _ in energy]
+        assert len(labels) == len(set(labels)) == 7, energy
+        assert ["Inverter · Battery charge energy today", "1.250 kWh"] in energy
+        assert ["Battery pack 1 · Battery energy charged today", "1.500 kWh"] in energy
+        assert all(value.endswith(" kWh") for _, value in energy)
+    elif page == "battery":
+        pack = dl_rows(browser, '[data-pack="pack1"] .pack-values')
+        assert ["Alarms", "none"] in pack and any(label == "SOC" or label.lower() == "soc" for label, _ in pack), pack
+    elif page == "settings":
+        ranges = browser.execute_script(
+            "return document.querySelector('[data-row=battery_float_voltage] .setting-name').textContent"
+        )
+        assert ranges == "Battery float voltage48\u201358.4 V"  # title and this 48 V unit's range
+        suggestions = browser.execute_script(
+            "return [...document.querySelectorAll('#query-suggestions option')].map(o => o.value)"
+        )
+        assert suggestions == ["QFLAG", "QMOD", "QPIGS", "QPIRI", "QPIWS"]  # the inverter's catalogue
+        assert not browser.find_elements(By.CSS_SELECTOR, '[data-settings="pack1"]')  # a BMS has no settings
 
 
 def charts_zoom_by_dragging(browser: Any, web_server: WebServer, site: DemoSite, path: str) -> None:
@@ -240,6 +292,17 @@ def settings_console_changes_output_priority(browser: Any, web_server: WebServer
     wait_for(lambda: len(results()) == 3, 5, what="range refusal shown")
     assert results()[0].get_attribute("data-ok") == "false" and "maximum" in results()[0].text.lower()
     assert site.commands == [("output_source_priority", target)]
+
+    # Poll now: the inverter chosen in the query form, then every device (POST /api/refresh).
+    click(browser, "#refresh-run")
+    wait_for(lambda: len(results()) == 4, 5, what="refresh result shown")
+    assert results()[0].get_attribute("data-ok") == "true", results()[0].text
+    click(browser, "#refresh-all")
+    wait_for(lambda: len(results()) == 5, 5, what="refresh-all result shown")
+    assert results()[0].get_attribute("data-ok") == "true" and "battery pack 1" in results()[0].text.lower()
+    assert sorted(c for c in site.commands if c[0] == "refresh") == [
+        ("refresh", d) for d in ("house", "inverter", "inverter", "pack1", "weather")
+    ]
     browser.save_screenshot(str(SCREENSHOTS / f"{'lcars' if 'lcars' in path else 'standard'}-settings-console.png"))
 
 

@@ -1,56 +1,61 @@
-"""Discovery parsing (payloads built by core.discovery from the real tables) and the store's fan-out."""
+"""The store keeps each device's catalogue (core.catalog, built from the real tables) and the
+feed routes catalogue messages into it; the store's fan-out to live streams."""
 
 from __future__ import annotations
 
 import json
 import threading
 
-import pytest
-
-from solarstack.core.discovery import DeviceInfo, build_device_discovery
+from solarstack.core import catalog
+from solarstack.core.topics import Topics
 from solarstack.protocols import jk02, pi30
-from solarstack.services.web.catalog import parse_discovery
+from solarstack.services.web.feed import Feed
+from solarstack.services.web.history import RingHistory
 from solarstack.services.web.store import StateStore
 
 
-def discovery(device: str, fields: object, settings: object = (), **kw: object) -> dict[str, object]:
-    [(_, payload)] = build_device_discovery(
-        "solarstack", "homeassistant", DeviceInfo(device, device.title()), fields, settings, origin_version="t", **kw
-    )  # type: ignore[arg-type]
-    return dict(json.loads(payload))
+class NoResults:
+    def deliver(self, topic: str, result: dict[str, object]) -> None:
+        raise AssertionError(f"no result expected on {topic}")
 
 
-def test_every_pi30_field_and_setting_is_labelled_from_discovery() -> None:
+def feed_with_store() -> tuple[Feed, StateStore]:
+    store = StateStore()
+    return Feed(store, RingHistory(), NoResults(), Topics("solarstack", "homeassistant")), store
+
+
+def message(device: str, fields: object, settings: object = (), **kw: object) -> bytes:
+    identity = {"id": device, "name": device.title(), "kind": "inverter", "protocol": "pi30"}
+    return catalog.build(identity, fields, settings, **kw).encode()  # type: ignore[arg-type]
+
+
+def test_every_pi30_field_and_setting_reaches_the_api_from_the_catalogue() -> None:
+    feed, store = feed_with_store()
     tables = pi30.table("QPIGS") + pi30.table("QPIRI")
-    catalog = parse_discovery("inv", discovery("inv", tables, pi30.SETTINGS))
-    assert {f.key for f in tables} <= set(catalog.fields)
-    assert catalog.fields["battery_voltage"].unit == "V"
-    assert catalog.fields["battery_voltage"].device_class == "voltage"
-    assert {s.key for s in pi30.SETTINGS} == set(catalog.settings)
-    prio = catalog.settings["output_source_priority"]
-    assert prio.component == "select" and prio.command_topic == "solarstack/inv/set/output_source_priority"
-    assert prio.state_key == "output_source_priority"
-    assert catalog.settings["battery_float_voltage"].check(54.5) == "54.5"
+    feed.on_catalog("solarstack/inv/catalog", message("inv", tables, pi30.SETTINGS, queries=("QPIGS",)))
+    dev = store.snapshot()["devices"]["inv"]
+    assert {f.key for f in tables} == set(dev["fields"])
+    assert {s.key for s in pi30.SETTINGS} == set(dev["settings"])
+    assert dev["kind"] == "inverter" and dev["protocol"] == "pi30"
+    assert dev["fields"]["battery_voltage"]["unit"] == "V"
+    assert dev["fields"]["pv_input_power"]["role"] == "pv_power"
+    prio = dev["settings"]["output_source_priority"]
+    assert prio["component"] == "select" and prio["state_key"] == "output_source_priority"
+    assert dev["settings"]["battery_float_voltage"]["component"] == "number"
 
 
-def test_array_elements_fold_into_one_field_and_removal_stubs_are_ignored() -> None:
-    payload = discovery("pack", jk02.table(jk02.TYPE_CELL_INFO, "32"), array_sizes={"cell_voltages": 16})
-    payload["cmps"]["gone_sensor"] = {"p": "sensor"}  # type: ignore[index]
-    catalog = parse_discovery("pack", payload)
-    assert catalog.fields["cell_voltages"].name == "Cell voltages"
-    assert not [k for k in catalog.fields if k.startswith("cell_voltages_")]
-    assert "gone_sensor" not in catalog.fields
-
-
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [(58.5, "above the maximum"), (47.9, "below the minimum"), (50.05, "multiple"), ("x", "not a number"),
-     (float("inf"), "finite"), (True, "number is needed")],
-)  # fmt: skip
-def test_number_setting_checks(value: object, reason: str) -> None:
-    catalog = parse_discovery("inv", discovery("inv", (), pi30.SETTINGS))
-    with pytest.raises(ValueError, match=reason):
-        catalog.settings["battery_float_voltage"].check(value)
+def test_arrays_keep_their_size_and_a_forgotten_or_foreign_catalogue_is_handled() -> None:
+    feed, store = feed_with_store()
+    payload = message("pack", jk02.table(jk02.TYPE_CELL_INFO, "32"), array_sizes={"cell_voltages": 16})
+    feed.on_catalog("solarstack/pack/catalog", payload)
+    assert store.snapshot()["devices"]["pack"]["fields"]["cell_voltages"]["size"] == 16
+    # A catalogue describing another device, or of a schema this web cannot read: ignored.
+    feed.on_catalog("solarstack/other/catalog", payload)
+    feed.on_catalog("solarstack/pack/catalog", json.dumps({"schema": 99, "device": {"id": "pack"}}).encode())
+    assert store.catalog("other") is None and store.catalog("pack") is not None
+    # An empty retained payload: the device is gone, so are its labels.
+    feed.on_catalog("solarstack/pack/catalog", b"")
+    assert store.snapshot()["devices"]["pack"]["fields"] == {}
 
 
 def test_store_fans_out_to_every_listener_and_drops_the_oldest_for_a_slow_one() -> None:

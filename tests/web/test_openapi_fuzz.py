@@ -26,7 +26,13 @@ def test_api_conforms_to_its_openapi_document(mosquitto: Any, site: DemoSite) ->
         # hypothesis strategy directly.
         operations = [result.ok() for result in schema.get_all_operations()]
         labels = {op.label for op in operations}
-        assert {"GET /api/data", "GET /api/historical", "GET /api/export.csv", "POST /api/command"} <= labels
+        assert {
+            "GET /api/data",
+            "GET /api/historical",
+            "GET /api/export.csv",
+            "POST /api/command",
+            "POST /api/refresh",
+        } <= labels
         for operation in operations:
 
             @given(case=operation.as_strategy())

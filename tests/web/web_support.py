@@ -1,10 +1,12 @@
 """Helpers for the web tests: a demo site on a real Mosquitto, a recorder, the web server as a subprocess.
 
-`DemoSite` publishes what the readers publish, built from the real parts: Home Assistant
-discovery from `core.discovery` over the real PI30 and JK02 field tables and the PI30
-settings allow-list; inverter state decoded by the PI30 codec from reply frames (the QPIGS
-and QPIRI payloads are the examples in the mpp-solar project's README/docs, a real
-PIP-5048 answer); a JK BMS pack with 16 cells; a BME280 house sensor; a weather device.
+`DemoSite` publishes what the readers publish, built from the real parts: one device
+catalogue per device from `core.catalog.build` over the real PI30 and JK02 field tables,
+their energy counters (PI30's derived `grid_power` included) and the PI30 settings
+allow-list fitted to the unit — and NO Home Assistant discovery, as with HA_DISCOVERY=off;
+inverter state decoded by the PI30 codec from reply frames (the QPIGS and QPIRI payloads
+are the examples in the mpp-solar project's README/docs, a real PIP-5048 answer); a JK BMS
+pack with 16 cells; a BME280 house sensor; a weather device.
 It also answers commands on `.../set/<setting>` and `.../query` the way a reader does:
 the `core.command` envelope unpacked (a stale one refused), the PI30 `setter_command`
 range check, then a read-back in the state — so the console round-trip runs end to end.
@@ -19,14 +21,11 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,17 @@ import paho.mqtt.client as paho
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
+from solarstack.core import catalog
 from solarstack.core import command as command_payload
-from solarstack.core.discovery import DeviceInfo, build_device_discovery
 from solarstack.core.errors import SettingError
 from solarstack.core.fields import Field, Kind
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings, load
+from solarstack.devices.bms import BATTERY_COUNTERS
 from solarstack.protocols import jk02, pi30
+from solarstack.protocols.pi30.energy import PI30_COUNTERS
 from solarstack.services.web.settings import WebSettings
+from support import free_port, wait_for
 
 # mpp-solar docs, PIP-5048MS: QPIGS and QPIRI answers (payload between "(" and the CRC).
 QPIGS = "000.0 00.0 230.0 49.9 0161 0119 003 460 57.50 012 100 0069 0014 103.8 57.45 00000 00110110 00 00 00856 010"
@@ -50,38 +52,31 @@ QPIRI = "230.0 21.7 230.0 50.0 21.7 5000 4000 48.0 46.0 42.0 56.4 54.0 0 10 010 
 TOKEN = "test-token-0123456789"
 
 HOUSE_FIELDS = (
-    Field("temperature", unit="°C", label="Living room temperature"),
-    Field("humidity", unit="%", device_class="humidity", label="Humidity"),
-    Field("pressure", unit="hPa", label="Air pressure"),
+    Field("temperature", unit="°C", label="Living room temperature", role="indoor_temperature", group="climate"),
+    Field("humidity", unit="%", device_class="humidity", label="Humidity", role="humidity", group="climate"),
+    Field("pressure", unit="hPa", label="Air pressure", role="pressure", group="climate"),
 )
 WEATHER_FIELDS = (
-    Field("temperature", unit="°C", label="Outside temperature"),
-    Field("cloud_cover", unit="%", label="Cloud cover"),
-    Field("wind_speed", unit="km/h", label="Wind"),
-    Field("forecast_temperature", kind=Kind.ARRAY, unit="°C", label="Forecast temperature"),
-    Field("forecast_pv_power", kind=Kind.ARRAY, unit="W", label="Forecast PV power"),
+    Field("temperature", unit="°C", label="Outside temperature", group="weather", precision=1),
+    Field("cloud_cover", unit="%", label="Cloud cover", group="weather", precision=0),
+    Field("wind_speed", unit="km/h", label="Wind", group="weather", precision=0),
+    Field("forecast_temperature", kind=Kind.ARRAY, unit="°C", label="Forecast temperature", group="forecast"),
+    Field("forecast_pv_power", kind=Kind.ARRAY, unit="W", label="Forecast PV power", group="forecast"),
 )
+#: What the inverter reader's catalogue lists: the PI30 tables it polls and the counters'
+#: fields (energy totals, today's figures, the derived grid power).
+INVERTER_QUERIES = ("QPIGS", "QPIRI", "QMOD", "QPIWS", "QFLAG")
+INVERTER_FIELDS = (
+    *pi30.table("QPIGS"),
+    *pi30.table("QPIRI"),
+    *pi30.table("QMOD"),
+    *(f for c in PI30_COUNTERS for f in c.fields()),
+)
+PACK_FIELDS = (*jk02.table(jk02.TYPE_CELL_INFO, "32"), *(f for c in BATTERY_COUNTERS for f in c.fields()))
+DEVICES = ("inverter", "pack1", "house", "weather")
 
 
 Broker = Any  # tests/conftest.py's Broker: .host .port
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01, what: str = "") -> Any:
-    """Poll until `predicate` returns something truthy (and return it), or fail on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate!r}")
-        time.sleep(interval)
 
 
 def now_iso() -> str:
@@ -99,6 +94,7 @@ class DemoSite:
         self.client = MqttClient(settings, f"demo-{uuid.uuid4().hex[:8]}")
         self.lock = threading.Lock()
         self.commands: list[tuple[str, str]] = []
+        self.silent: set[str] = set()  # devices that do not answer a refresh (a reader that is down)
         self.tick = 0
         self.inverter: dict[str, Any] = {
             **pi30.decode("QPIGS", pi30.reply_frame(QPIGS)),
@@ -111,8 +107,10 @@ class DemoSite:
         assert self.client.wait_connected(5), "demo site could not reach the broker"
         self.client.subscribe(f"{self.prefix}/inverter/set/+", self._on_set)
         self.client.subscribe(f"{self.prefix}/inverter/query", self._on_query)
-        self.publish_discovery()
-        for device in ("inverter", "pack1", "house", "weather"):
+        self.client.subscribe(f"{self.prefix}/+/refresh", self._on_refresh)
+        self.client.subscribe(f"{self.prefix}/refresh", self._on_refresh)
+        self.publish_catalogues()
+        for device in DEVICES:
             self.client.publish(f"{self.prefix}/{device}/availability", "online", retain=True)
         self.step()
         return self
@@ -122,42 +120,40 @@ class DemoSite:
 
     # -- what the readers publish -----------------------------------------------------
 
-    def publish_discovery(self) -> None:
-        inverter_fields = pi30.table("QPIGS") + pi30.table("QPIRI") + pi30.table("QMOD")
-        messages = [
-            *build_device_discovery(
-                self.prefix,
-                "homeassistant",
-                DeviceInfo("inverter", "Inverter", manufacturer="Voltronic", model="PI30 PIP-5048MS"),
-                inverter_fields,
-                pi30.SETTINGS,
-                origin_version="test",
+    def catalogues(self) -> dict[str, str]:
+        """Each device's catalogue message, as its reader builds it (core.catalog.build)."""
+        ctx = pi30.context_from(self.inverter)
+        return {
+            "inverter": catalog.build(
+                {"id": "inverter", "name": "Inverter", "kind": "inverter", "protocol": "pi30",
+                 "manufacturer": "Voltronic", "model": "PIP-5048MS"},
+                INVERTER_FIELDS,
+                pi30.settings_for(ctx),
+                INVERTER_QUERIES,
             ),
-            *build_device_discovery(
-                self.prefix,
-                "homeassistant",
-                DeviceInfo("pack1", "Battery pack 1", manufacturer="JK", model="JK02 BD6A20S10P"),
-                jk02.table(jk02.TYPE_CELL_INFO, "32"),
-                origin_version="test",
+            "pack1": catalog.build(
+                {"id": "pack1", "name": "Battery pack 1", "kind": "battery", "protocol": "jk02",
+                 "manufacturer": "JK", "model": "BD6A20S10P"},
+                PACK_FIELDS,
+                (),
+                ("cell_info",),
                 array_sizes={"cell_voltages": 16, "cell_resistances": 16},
             ),
-            *build_device_discovery(
-                self.prefix,
-                "homeassistant",
-                DeviceInfo("house", "House", model="BME280"),
+            "house": catalog.build(
+                {"id": "house", "name": "House", "kind": "house", "protocol": "bme280", "model": "BME280"},
                 HOUSE_FIELDS,
-                origin_version="t",
             ),
-            *build_device_discovery(
-                self.prefix,
-                "homeassistant",
-                DeviceInfo("weather", "Weather", model="Open-Meteo"),
+            "weather": catalog.build(
+                {"id": "weather", "name": "Weather", "kind": "weather", "protocol": "open-meteo",
+                 "model": "Open-Meteo"},
                 WEATHER_FIELDS,
-                origin_version="t",
+                array_sizes={"forecast_temperature": 48, "forecast_pv_power": 48},
             ),
-        ]
-        for topic, payload in messages:
-            self.client.publish(topic, payload, retain=True)
+        }  # fmt: skip
+
+    def publish_catalogues(self) -> None:
+        for device, message in self.catalogues().items():
+            self.client.publish(f"{self.prefix}/{device}/catalog", message, retain=True)
 
     def step(self) -> dict[str, dict[str, Any]]:
         """Publish one new state per device; values move with `tick` so pages visibly change."""
@@ -172,6 +168,14 @@ class DemoSite:
                 battery_voltage=round(52.4 + 0.3 * wave, 2),
                 battery_charging_current=6,
                 battery_capacity=70 + t % 25,
+                # what the reader derives and counts (core.energy; the AC input is absent: 0 W)
+                grid_power=0.0,
+                pv_energy=round(812.5 + 0.01 * t, 3),
+                pv_energy_today=round(4.2 + 0.01 * t, 3),
+                load_energy_today=2.5,
+                battery_charge_energy_today=1.25,
+                battery_discharge_energy_today=0.75,
+                grid_import_energy_today=0.0,
             )
             cells = [round(3.30 + 0.004 * math.sin(i + t), 3) for i in range(16)]
             states = {
@@ -194,6 +198,8 @@ class DemoSite:
                     "balancing_action": "charging" if t % 2 == 0 else "off",
                     "soc": 72 + t % 25,
                     "cycles": 17,
+                    "battery_energy_charged_today": 1.5,
+                    "battery_energy_discharged_today": 0.5,
                 },
                 "house": {
                     "temperature": round(21.0 + 0.5 * wave + 0.01 * t % 1, 2),
@@ -257,6 +263,18 @@ class DemoSite:
         result = {"ok": ok, "command": command, "fields": fields, "error": None if ok else "not answered"}
         self.client.publish(f"{topic}/result", json.dumps(result))
 
+    def _on_refresh(self, topic: str, payload: bytes) -> None:
+        """Poll now, as a reader answers `<prefix>/<device>/refresh` and `<prefix>/refresh`."""
+        named = topic.split("/")[-2] if topic.count("/") == 2 else None
+        for device in DEVICES if named is None else [named]:
+            if device not in DEVICES or device in self.silent:
+                continue
+            with self.lock:
+                self.commands.append(("refresh", device))
+            self.client.publish(
+                f"{self.prefix}/{device}/refresh/result", json.dumps({"ok": True, "polled": ["all"], "error": None})
+            )
+
 
 class Recorder:
     """A plain paho subscriber recording every (topic, payload) it sees."""
@@ -297,6 +315,7 @@ def web_env(broker: Broker, port: int, **extra: str) -> dict[str, str]:
         "WEB_API_TOKEN": TOKEN,
         "WEB_SSE_HEARTBEAT": "2",
         "LOG_LEVEL": "WARNING",
+        "HA_DISCOVERY": "off",  # the web reads catalogues only (the demo site publishes no discovery)
         **extra,
     }
 
@@ -372,6 +391,8 @@ class RealInverter:
             "MQTT_PORT": str(broker.port),
             "INVERTER_DEVICES": f"pi30+{url}?name=siminv",
             "INVERTER_POLL_SECONDS": "1",
+            # the web must need no Home Assistant discovery: the catalogue is all it reads
+            "HA_DISCOVERY": "off",
             "METRICS_PORT": "0",
             "STATE_DIR": str(workdir / "state"),
             "LOG_LEVEL": "WARNING",

@@ -1,8 +1,10 @@
 """Service layer (web): the JSON/CSV/SSE API blueprint (DESIGN.md "Web contract").
 
-`/api/data` latest state of every device; `/api/historical` and `/api/export.csv` history;
-`/api/house` indoor sensors and weather; `/api/command` allow-listed queries and settings
-(auth; a bounded JSON body, see bodies.py; values cut short in logs); `/api/stream`
+`/api/data` latest state of every device, described by its catalogue; `/api/historical` and
+`/api/export.csv` history (`hours=all`: everything the source keeps); `/api/house` indoor
+sensors and weather (by the catalogue's device kind); `/api/command` allow-listed queries and
+settings and `/api/refresh` "poll now" (auth and one rate limit for both; a bounded JSON body,
+see bodies.py; values cut short in logs); `/api/stream`
 Server-Sent Events, one bounded queue per client (how many may be open: streams.py).
 Every input is validated and a bad one answers 400 with `{error}`. Handlers reach the store, history and
 command desk through `current_app.extensions`, never module globals. This module must not
@@ -18,11 +20,11 @@ import queue
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from solarstack.core.catalog import FieldInfo
 from solarstack.core.command import shown
 from solarstack.services.web.auth import guard
 from solarstack.services.web.bodies import MAX_BODY_BYTES, BodyRefused, json_body
@@ -97,16 +99,20 @@ def _time_arg(name: str) -> float | None:
     return value
 
 
-def _range() -> tuple[float, float]:
-    """The requested window: `start`/`end` (custom, zoom) or the last `hours` (default 24)."""
+def _range(device: str) -> tuple[float, float]:
+    """The requested window: `start`/`end` (custom, zoom), the last `hours` (default 24), or
+    `hours=all`: from the oldest moment the history source keeps (no MAX_HOURS cap)."""
     raw_hours = request.args.get("hours", "24")
+    end = _time_arg("end") or time.time()
+    if raw_hours == "all":
+        earliest = _history().earliest(device)
+        return min(earliest if earliest is not None else end, end), end
     try:
         hours = float(raw_hours)
     except ValueError:
-        raise BadRequest(f"hours: {raw_hours!r} is not a number") from None
+        raise BadRequest(f"hours: {raw_hours!r} is neither a number nor 'all'") from None
     if not math.isfinite(hours) or not 0 < hours <= MAX_HOURS:
-        raise BadRequest(f"hours: must be more than 0 and at most {MAX_HOURS}")
-    end = _time_arg("end") or time.time()
+        raise BadRequest(f"hours: must be more than 0 and at most {MAX_HOURS}, or 'all'")
     start = _time_arg("start") or end - hours * 3600
     # An empty or reversed window simply holds no points; a too-long one is cut to the limit.
     start = min(max(start, end - MAX_HOURS * 3600), end)
@@ -119,20 +125,30 @@ def _history_query() -> tuple[str, HistoryResult, dict[str, str | None]]:
     device = request.args.get("device") or (devices[0] if devices else "")
     if device not in devices:
         raise NotFound(f"device: unknown device {device!r}; known: {', '.join(devices) or 'none yet'}")
-    start, end = _range()
+    start, end = _range(device)
     state = store.state(device) or {}
     catalog = store.catalog(device)
-    numeric = [k for k, v in state.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    known = catalog.fields if catalog else {}
     wanted = request.args.get("fields")
     if wanted:
         fields = [f.strip() for f in wanted.split(",") if f.strip()]
-        unknown = [f for f in fields if f not in state and (catalog is None or f not in catalog.fields)]
+        unknown = [f for f in fields if f not in state and f not in known]
         if unknown:
             raise NotFound(f"fields: {device} has no field {', '.join(unknown)}")
     else:
-        fields = numeric
-    units = {f: (catalog.fields[f].unit if catalog and f in catalog.fields else None) for f in fields}
-    return device, _history().query(device, fields, units, start, end), units
+        fields = [k for k, v in state.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    infos: dict[str, FieldInfo | None] = {f: known.get(f) for f in fields}
+    result = _history().query(device, infos, start, end)
+    return device, result, {name: _unit(name, infos) for name in result.series}
+
+
+def _unit(series: str, infos: dict[str, FieldInfo | None]) -> str | None:
+    """A series' unit: its field's, or for an array element (`cell_voltages_01`) the array's."""
+    info = infos.get(series)
+    if info is None:
+        base = series.rpartition("_")[0]
+        info = infos.get(base)
+    return info.unit if info is not None else None
 
 
 @api.get("/historical")
@@ -167,23 +183,12 @@ def export_csv() -> Response:
     )
 
 
-_WEATHER_HINTS = ("forecast", "weather_code", "cloud_cover", "wind_speed", "irradiance")
-_INDOOR_CLASSES = {"humidity", "atmospheric_pressure", "pressure"}
-
-
 @api.get("/house")
 def house() -> Response:
-    """Indoor sensors and weather, told apart by what the devices report (nothing hard-coded by name)."""
+    """Indoor sensors and weather, told apart by the device kind their catalogue states."""
     snap = _store().snapshot()["devices"]
-    indoor: dict[str, Any] = {}
-    weather: dict[str, Any] = {}
-    for name, dev in snap.items():
-        keys = set(dev["state"]) | set(dev["fields"])
-        classes = {f.get("device_class") for f in dev["fields"].values()}
-        if any(hint in key for key in keys for hint in _WEATHER_HINTS):
-            weather[name] = dev
-        elif classes & _INDOOR_CLASSES or any("humidity" in k or "pressure" in k for k in keys):
-            indoor[name] = dev
+    indoor = {name: dev for name, dev in snap.items() if dev["kind"] == "house"}
+    weather = {name: dev for name, dev in snap.items() if dev["kind"] == "weather"}
     return jsonify(indoor=indoor, weather=weather)
 
 
@@ -223,6 +228,32 @@ def command() -> tuple[Response, int]:
     except CommandRefused as exc:
         return jsonify(error=str(exc)), exc.status
     return jsonify(device=device, result=result), 200
+
+
+@api.post("/refresh")
+def refresh() -> tuple[Response, int]:
+    """Ask one device (`{"device": id}`) or every device (`{}`) to poll now; waits (bounded)
+    for each reader's `refresh/result`."""
+    denial = guard().command_denial()
+    if denial is not None:
+        return denial
+    try:
+        body = json_body(request) if request.get_data() else {}
+    except BodyRefused as exc:
+        raise BadRequest(str(exc)) from None
+    if not isinstance(body, dict) or set(body) - {"device"}:
+        raise BadRequest('expected a JSON object {"device": "<id>"}, or {} for every device')
+    device = body.get("device")
+    if device is not None and (not isinstance(device, str) or not device):
+        raise BadRequest("device: a device id is needed (or leave it out for every device)")
+    current_app.logger.info("refresh from %s: %s", request.remote_addr, shown(device or "every device"))
+    try:
+        results, missing = _commands().refresh(device)
+    except CommandRefused as exc:
+        return jsonify(error=str(exc)), exc.status
+    if not results:
+        return jsonify(error=f"no refresh result within the timeout from {', '.join(missing)}", missing=missing), 504
+    return jsonify(results=results, missing=missing), 200
 
 
 @api.get("/stream")

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, url_for
 
+from solarstack.core.topics import Topics
 from solarstack.services.web import auth
 from solarstack.services.web.api import api
 from solarstack.services.web.auth import SECURITY_HEADERS
@@ -43,7 +44,7 @@ def create_app(
     app.extensions["solarstack_store"] = store
     app.extensions["solarstack_history"] = history
     app.extensions["solarstack_commands"] = commands or Commands(
-        store, lambda: None, settings.mqtt_prefix, settings.web_command_timeout
+        store, lambda: None, Topics(settings.mqtt_prefix, settings.ha_discovery_prefix), settings.web_command_timeout
     )
     app.extensions["solarstack_connected"] = connected or (lambda: False)
     metrics = WebMetrics(lambda: store.client_count, app.extensions["solarstack_connected"])
@@ -56,6 +57,9 @@ def create_app(
     # Assets may be cached for a day; their URLs carry `?v=` (newest asset's mtime), so an
     # upgrade is picked up at once.
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 86400
+    # …except the ES modules under js/: they import each other by plain relative URLs, which
+    # carry no `?v=`, so the browser revalidates them (a 304 while unchanged).
+    app.get_send_file_max_age = _module_max_age  # type: ignore[method-assign]
     version = asset_version(Path(app.static_folder or "."))
     app.jinja_env.globals["asset"] = lambda filename: url_for("static", filename=filename, v=version)
     if not app.extensions["solarstack_guard"].login_required:
@@ -65,6 +69,10 @@ def create_app(
     app.extensions["solarstack_streams"] = gate
     app.wsgi_app = gate  # type: ignore[method-assign]
     return app
+
+
+def _module_max_age(filename: str | None) -> int | None:
+    return 0 if filename is not None and filename.startswith("js/") else 86400
 
 
 def asset_version(static: Path) -> str:

@@ -1,8 +1,9 @@
 """Service layer (web): the one MQTT subscriber that feeds the store, history and command waiters.
 
-Topics (DESIGN.md MQTT contract): `<prefix>/<device>/state`, `<prefix>/<device>/availability`,
-`<ha prefix>/device/<device>/config`, and the read-back results
-`<prefix>/<device>/set/<setting>/result` and `<prefix>/<device>/query/result`. Handlers run on
+Topics (core/topics.py): `<prefix>/<device>/state`, `<prefix>/<device>/availability`, the
+device catalogue `<prefix>/<device>/catalog` (core/catalog.py: titles, units, roles, settings;
+never Home Assistant discovery, so the web works with HA_DISCOVERY=off), and the read-back
+results `…/set/<setting>/result`, `…/query/result` and `…/refresh/result`. Handlers run on
 the MQTT client's network thread, so they only parse and hand over; a bad payload is
 logged and dropped, never raised into the client. This module must not serve HTTP.
 """
@@ -15,7 +16,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from solarstack.services.web.catalog import parse_discovery
+from solarstack.core import catalog
+from solarstack.core.topics import Topics
 from solarstack.services.web.history import History
 from solarstack.services.web.store import StateStore
 
@@ -44,30 +46,26 @@ class ResultSink(Protocol):
 class Feed:
     """Subscribes once and routes every message to the store, history or a waiting command."""
 
-    def __init__(
-        self, store: StateStore, history: History, results: ResultSink, prefix: str, discovery_prefix: str
-    ) -> None:
+    def __init__(self, store: StateStore, history: History, results: ResultSink, topics: Topics) -> None:
         self.store = store
         self.history = history
         self.results = results
-        self.prefix = prefix.rstrip("/")
-        self.discovery_prefix = discovery_prefix.rstrip("/")
+        self.topics = topics
 
     def attach(self, bus: Bus) -> None:
-        p = self.prefix
-        bus.subscribe(f"{p}/+/state", self.on_state)
-        bus.subscribe(f"{p}/+/availability", self.on_availability)
-        bus.subscribe(f"{self.discovery_prefix}/device/+/config", self.on_discovery)
-        bus.subscribe(f"{p}/+/set/+/result", self.on_result)
-        bus.subscribe(f"{p}/+/query/result", self.on_result)
+        t = self.topics
+        bus.subscribe(t.all("state"), self.on_state)
+        bus.subscribe(t.all("availability"), self.on_availability)
+        bus.subscribe(t.all("catalog"), self.on_catalog)
+        for kind in ("set_result", "query_result", "refresh_result"):
+            bus.subscribe(t.all(kind), self.on_result)
 
-    def _device(self, topic: str, index: int) -> str | None:
-        parts = topic.split("/")
-        device = parts[index] if len(parts) > abs(index) else ""
-        return device if _DEVICE.match(device) else None
+    def _device(self, topic: str) -> str | None:
+        parsed = self.topics.parse(topic)
+        return parsed.device if parsed is not None and _DEVICE.match(parsed.device) else None
 
     def on_state(self, topic: str, payload: bytes) -> None:
-        device = self._device(topic, -2)
+        device = self._device(topic)
         data = _json_object(topic, payload)
         if device is None or data is None:
             return
@@ -75,20 +73,26 @@ class Feed:
         self.history.record(device, data)
 
     def on_availability(self, topic: str, payload: bytes) -> None:
-        device = self._device(topic, -2)
+        device = self._device(topic)
         if device is not None:
             self.store.update_availability(device, payload.decode(errors="replace").strip() or "unknown")
 
-    def on_discovery(self, topic: str, payload: bytes) -> None:
-        device = self._device(topic, -2)
+    def on_catalog(self, topic: str, payload: bytes) -> None:
+        device = self._device(topic)
         if device is None:
             return
-        if not payload:  # an empty retained payload removes the device from HA: forget its labels
+        if not payload:  # an empty retained payload: the device is gone, so are its labels
             self.store.update_catalog(device, None)
             return
-        data = _json_object(topic, payload)
-        if data is not None:
-            self.store.update_catalog(device, parse_discovery(device, data))
+        try:
+            parsed = catalog.parse(payload)
+        except ValueError as exc:
+            log.warning("ignoring the catalogue on %s: %s", topic, exc)
+            return
+        if parsed.id and parsed.id != device:
+            log.warning("ignoring the catalogue on %s: it describes %r", topic, parsed.id)
+            return
+        self.store.update_catalog(device, parsed)
 
     def on_result(self, topic: str, payload: bytes) -> None:
         data = _json_object(topic, payload)

@@ -3,15 +3,20 @@
 Two sources behind one interface: Prometheus (`/api/v1/query_range`, the step chosen
 from the range so a chart gets a few hundred points) when PROMETHEUS_URL is set, and an
 in-process ring buffer fed by the same MQTT states otherwise — and as the fallback when
-Prometheus does not answer. Metric names follow the metrics contract:
-`solarstack_<key>_<base unit>{device="..."}` with values in base units, converted back
-to the unit discovery announced. This module must not touch MQTT or Flask.
+Prometheus does not answer. Prometheus is asked for the series the device's catalogue
+names (`FieldInfo.metric`, made by core.metrics' one naming rule, counters with their
+`_total`) and its values, in base units, are divided by `metric_scale` back into the
+field's unit; an array's elements are the exporter's `cell="01"`… series, answered as
+`<key>_01`…. A field the catalogue gives no metric (text, enums) has no Prometheus
+history. This module must not touch MQTT or Flask.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,13 +25,15 @@ from typing import Any, Protocol
 
 import requests
 
-from solarstack.core.fields import UNITS
+from solarstack.core.catalog import FieldInfo
 
 Point = tuple[float, float]  # (unix seconds, value)
 
 #: Steps a chart may use, seconds; the smallest that keeps a range under MAX_POINTS.
 _STEPS = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 MAX_POINTS = 500
+#: Prometheus' default lookback: a plain selector finds a sample at most this old per point.
+LOOKBACK_SECONDS = 300
 
 
 def choose_step(start: float, end: float, max_points: int = MAX_POINTS) -> int:
@@ -47,12 +54,18 @@ class HistoryResult:
     series: dict[str, list[Point]] = field(default_factory=dict)
 
 
+#: What history knows of each asked field: its catalogue row, or None when none arrived yet.
+Wanted = Mapping[str, FieldInfo | None]
+
+
 class History(Protocol):
     def record(self, device: str, state: Mapping[str, Any]) -> None: ...
 
-    def query(
-        self, device: str, fields: Sequence[str], units: Mapping[str, str | None], start: float, end: float
-    ) -> HistoryResult: ...
+    def query(self, device: str, fields: Wanted, start: float, end: float) -> HistoryResult: ...
+
+    def earliest(self, device: str) -> float | None:
+        """The oldest moment this source may hold history of `device` (for `hours=all`)."""
+        ...
 
 
 def state_time(state: Mapping[str, Any], default: float) -> float:
@@ -87,9 +100,12 @@ class RingHistory:
                     continue  # a replayed or duplicate reading: keep the series ordered
                 series.append((ts, float(value)))
 
-    def query(
-        self, device: str, fields: Sequence[str], units: Mapping[str, str | None], start: float, end: float
-    ) -> HistoryResult:
+    def earliest(self, device: str) -> float | None:
+        with self._lock:
+            firsts = [s[0][0] for (d, _), s in self._series.items() if d == device and s]
+        return min(firsts, default=None)
+
+    def query(self, device: str, fields: Wanted, start: float, end: float) -> HistoryResult:
         step = choose_step(start, end)
         result = HistoryResult(start, end, step, "memory")
         with self._lock:
@@ -115,7 +131,8 @@ class PrometheusHistory:
     """History from Prometheus query_range; the ring buffer answers when Prometheus cannot."""
 
     def __init__(self, base_url: str, fallback: RingHistory, timeout: float = 5.0) -> None:
-        self._url = base_url.rstrip("/") + "/api/v1/query_range"
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/api/v1/query_range"
         self._fallback = fallback
         self._timeout = timeout
         self._session = requests.Session()
@@ -123,38 +140,73 @@ class PrometheusHistory:
     def record(self, device: str, state: Mapping[str, Any]) -> None:
         self._fallback.record(device, state)
 
-    @staticmethod
-    def metric(key: str, unit: str | None) -> tuple[str, float]:
-        """Metric name for a field and the factor that turns its base-unit value back into `unit`."""
-        info = UNITS.get(unit) if unit else None
-        if info is None or not info.metric_suffix:
-            return f"solarstack_{key}", 1.0
-        return f"solarstack_{key}_{info.metric_suffix}", 1.0 / info.to_base
+    def earliest(self, device: str) -> float | None:
+        """Now minus Prometheus' retention time (`/api/v1/status/runtimeinfo`), else what this process saw."""
+        try:
+            resp = self._session.get(self._base + "/api/v1/status/runtimeinfo", timeout=self._timeout)
+            resp.raise_for_status()
+            retention = _duration(str(resp.json()["data"]["storageRetention"]))
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            retention = None
+        if retention is None:
+            return self._fallback.earliest(device)
+        return time.time() - retention
 
-    def query(
-        self, device: str, fields: Sequence[str], units: Mapping[str, str | None], start: float, end: float
-    ) -> HistoryResult:
+    def query(self, device: str, fields: Wanted, start: float, end: float) -> HistoryResult:
         step = choose_step(start, end)
         result = HistoryResult(start, end, step, "prometheus")
         try:
-            for name in fields:
-                metric, factor = self.metric(name, units.get(name))
-                selector = f'{metric}{{device="{device}"}}'
-                resp = self._session.get(
-                    self._url,
-                    params={"query": selector, "start": str(start), "end": str(end), "step": str(step)},
-                    timeout=self._timeout,
-                )
-                resp.raise_for_status()
-                body = resp.json()
-                points: list[Point] = []
-                for series in body.get("data", {}).get("result", [])[:1]:
-                    for t, v in series.get("values", []):
-                        value = float(v)
-                        if math.isfinite(value):
-                            points.append((float(t), round(value * factor, 6)))
-                result.series[name] = points
+            for name, info in fields.items():
+                result.series[name] = []
+                if info is None or info.metric is None or not _METRIC.fullmatch(info.metric):
+                    continue  # no catalogue row, or not a number: no series to ask for
+                array = info.kind == "array"
+                for labels, points in self._range(info.metric, device, start, end, step, first_only=not array):
+                    key = f"{name}_{labels.get('cell', '')}" if array else name
+                    result.series[key] = [(t, round(v / info.metric_scale, 6)) for t, v in points]
+                if array:
+                    del result.series[name]
         except (requests.RequestException, ValueError, KeyError, TypeError):
             # Prometheus down or answering nonsense: charts still show what this process saw.
-            return self._fallback.query(device, fields, units, start, end)
+            return self._fallback.query(device, fields, start, end)
         return result
+
+    def _range(
+        self, metric: str, device: str, start: float, end: float, step: int, *, first_only: bool
+    ) -> list[tuple[dict[str, str], list[Point]]]:
+        """(labels, points) of every series `metric{device=...}` in the window."""
+        query = f'{metric}{{device="{device}"}}'
+        # Points fall on end, end - step, …: the newest readings are always in the last one.
+        start = end - math.ceil((end - start) / step) * step
+        if step > LOOKBACK_SECONDS:
+            # Each point averages its whole step (a counter: its last value): Prometheus would
+            # otherwise sample one instant per step and a week's chart would miss most readings.
+            query = f"{'last' if metric.endswith('_total') else 'avg'}_over_time({query}[{step}s])"
+        resp = self._session.get(
+            self._url,
+            params={"query": query, "start": str(start), "end": str(end), "step": str(step)},
+            timeout=self._timeout,
+        )
+        resp.raise_for_status()
+        found = resp.json()["data"]["result"]
+        out = []
+        for series in sorted(found, key=lambda s: sorted(s["metric"].items()))[: 1 if first_only else None]:
+            points = [(float(t), float(v)) for t, v in series["values"]]
+            out.append((dict(series["metric"]), [(t, v) for t, v in points if math.isfinite(v)]))
+        return out
+
+
+#: A Prometheus metric name; anything else in a catalogue is not put into a query.
+_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_DURATION = re.compile(r"(?:\d+(?:ms|y|w|d|h|m|s))+")
+_DURATION_PART = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def _duration(text: str) -> float | None:
+    """Seconds in the time part of Prometheus' storageRetention ("15d", "1y2w", "30d or 10GiB");
+    None when only a size limit is set."""
+    for part in (p.strip() for p in text.split(" or ")):
+        if _DURATION.fullmatch(part):
+            return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(part)))
+    return None

@@ -4,6 +4,8 @@ gunicorn is driven programmatically (no config file): the master forks the worke
 and each worker builds its own store, history, MQTT client and app in `load()`, after
 the fork, so no socket or thread crosses it. A worker's exit stops its MQTT client
 (publishing nothing: the web has no availability topic) and ends its live streams.
+Logging goes through the one set-up every service uses (core/log.py: LOG_LEVEL,
+LOG_FORMAT=json gives one JSON object per line), gunicorn's own lines included (`_RootLogger`).
 This module must not hold module-level state or read the environment at import time.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 from flask import Flask
 from pydantic import SecretStr
 
+from solarstack.core.log import setup_logging
 from solarstack.core.settings import load
 from solarstack.services.web.settings import WebSettings
 
@@ -47,6 +50,7 @@ class Running:
 def build(settings: WebSettings) -> Running:
     """The app wired to a started MQTT subscriber."""
     from solarstack.core.mqtt import MqttClient
+    from solarstack.core.topics import Topics
     from solarstack.services.web.app import create_app
     from solarstack.services.web.control import Commands
     from solarstack.services.web.feed import Feed
@@ -58,8 +62,9 @@ def build(settings: WebSettings) -> Running:
     history: History = PrometheusHistory(settings.prometheus_url, ring) if settings.prometheus_url else ring
     # Several gunicorn workers each run a subscriber: the client id must differ per process.
     client = MqttClient(settings, f"solarstack-web-{os.getpid()}")
-    commands = Commands(store, lambda: client, settings.mqtt_prefix, settings.web_command_timeout)
-    Feed(store, history, commands, settings.mqtt_prefix, settings.ha_discovery_prefix).attach(client)
+    topics = Topics(settings.mqtt_prefix, settings.ha_discovery_prefix)
+    commands = Commands(store, lambda: client, topics, settings.web_command_timeout)
+    Feed(store, history, commands, topics).attach(client)
     client.start()
     app = create_app(settings, store, history, commands=commands, connected=lambda: client.connected)
     return Running(app, store, client)
@@ -92,6 +97,17 @@ def _worker_connections(threads: int) -> int:
 
 def _server(settings: WebSettings, workers: int) -> Any:
     from gunicorn.app.base import BaseApplication
+    from gunicorn.glogging import Logger
+
+    class _RootLogger(Logger):  # type: ignore[misc]
+        """gunicorn's error log through the root logger set up by core/log.py (its own
+        handlers and format would print plain text whatever LOG_FORMAT says)."""
+
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for handler in list(self.error_log.handlers):
+                self.error_log.removeHandler(handler)
+            self.error_log.propagate = True
 
     connections = _worker_connections(settings.web_threads)
 
@@ -113,6 +129,7 @@ def _server(settings: WebSettings, workers: int) -> Any:
                 "keepalive": 5,
                 "accesslog": None,
                 "errorlog": "-",
+                "logger_class": _RootLogger,
                 "loglevel": settings.log_level.lower(),
                 "proc_name": "solarstack-web",
                 "post_worker_init": self._on_worker_start,
@@ -173,7 +190,7 @@ def run(argv: list[str]) -> int:
         from solarstack.services.web.logins import LoginLimiter
 
         LoginLimiter.per_minute_and_hour(settings.state_dir, 1, 1).close()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, settings.log_format)
     if settings.web_api_token is None and settings.web_password is None:
         log.warning("neither WEB_API_TOKEN nor WEB_PASSWORD is set: every command will be refused")
     _server(settings, max(1, args.workers)).run()

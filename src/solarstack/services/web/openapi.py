@@ -23,8 +23,14 @@ _RANGE_PARAMS: list[dict[str, Any]] = [
     {
         "name": "hours",
         "in": "query",
-        "description": "window ending now (or at `end`), hours",
-        "schema": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 2160, "default": 24},
+        "description": "window ending now (or at `end`), hours; `all` = the whole retained history",
+        "schema": {
+            "oneOf": [
+                {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 2160},
+                {"type": "string", "enum": ["all"]},
+            ],
+            "default": 24,
+        },
     },
     {
         "name": "start",
@@ -56,11 +62,18 @@ _SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
     "Field": {
         "type": "object",
+        "description": "one field, from the device's catalogue (docs/catalog.md)",
         "properties": {
-            "name": {"type": "string"},
+            "name": {"type": "string", "description": "the title"},
             "unit": {"type": "string", "nullable": True},
             "device_class": {"type": "string", "nullable": True},
-            "platform": {"type": "string"},
+            "kind": {"type": "string", "enum": ["float", "int", "text", "enum", "bool", "array"]},
+            "precision": {"type": "integer", "nullable": True, "description": "decimals worth showing"},
+            "diagnostic": {"type": "boolean"},
+            "role": {"type": "string", "nullable": True, "description": "what it means (core.catalog.ROLES)"},
+            "group": {"type": "string", "nullable": True, "description": "where it belongs (core.catalog.GROUPS)"},
+            "size": {"type": "integer", "nullable": True, "description": "an array's length"},
+            "options": {"type": "array", "items": {"type": "string"}, "nullable": True},
         },
     },
     "Setting": {
@@ -81,6 +94,9 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["name", "availability", "stale", "state", "fields", "settings"],
         "properties": {
             "name": {"type": "string"},
+            "kind": {"type": "string", "nullable": True, "description": "core.catalog.DEVICE_KINDS"},
+            "protocol": {"type": "string", "nullable": True},
+            "manufacturer": {"type": "string", "nullable": True},
             "model": {"type": "string"},
             "availability": {"type": "string", "description": "online, offline or unknown"},
             "age_s": {"type": "number", "nullable": True, "description": "seconds since the last state"},
@@ -88,6 +104,7 @@ _SCHEMAS: dict[str, Any] = {
             "state": {"type": "object", "description": "the last state: ts + one key per field"},
             "fields": {"type": "object", "additionalProperties": _ref("Field")},
             "settings": {"type": "object", "additionalProperties": _ref("Setting")},
+            "queries": {"type": "array", "items": {"type": "string"}, "description": "allow-listed read-only queries"},
         },
     },
     "Data": {
@@ -136,6 +153,35 @@ _SCHEMAS: dict[str, Any] = {
             "value": {"oneOf": [{"type": "string"}, {"type": "number"}], "example": "SBU"},
         },
     },
+    "RefreshRequest": {
+        "type": "object",
+        "description": "{device} polls one device now; {} (or no body) every device",
+        "properties": {"device": {"type": "string"}},
+        "additionalProperties": False,
+    },
+    "RefreshResult": {
+        "type": "object",
+        "required": ["results", "missing"],
+        "properties": {
+            "results": {
+                "type": "object",
+                "description": "device -> its reader's refresh/result",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "polled": {"type": "array", "items": {"type": "string"}},
+                        "error": {"type": "string", "nullable": True},
+                    },
+                },
+            },
+            "missing": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "devices asked that did not answer within WEB_COMMAND_TIMEOUT",
+            },
+        },
+    },
     "CommandResult": {
         "type": "object",
         "required": ["device", "result"],
@@ -170,7 +216,7 @@ def build_spec() -> dict[str, Any]:
         "paths": {
             "/api/data": {
                 "get": {
-                    "summary": "latest state of every device, with labels and settings from discovery",
+                    "summary": "latest state of every device, described by its catalogue (labels, roles, settings)",
                     "responses": {"200": _json(_ref("Data"), "every device"), "401": _ERROR},
                 }
             },
@@ -217,6 +263,37 @@ def build_spec() -> dict[str, Any]:
                         "429": _ERROR,
                         "503": _ERROR,
                         "504": _ERROR,
+                    },
+                }
+            },
+            "/api/refresh": {
+                "post": {
+                    "summary": "ask one device, or every device, to poll now; waits for each reader's result",
+                    "security": [{"bearer": []}, {"session": []}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": _ref("RefreshRequest")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("RefreshResult"), "results (and devices that did not answer)"),
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "403": _ERROR,
+                        "404": _ERROR,
+                        "413": _ERROR,
+                        "429": _ERROR,
+                        "503": _ERROR,
+                        "504": _json(
+                            {
+                                "type": "object",
+                                "required": ["error", "missing"],
+                                "properties": {
+                                    "error": {"type": "string"},
+                                    "missing": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                            "no device answered in time",
+                        ),
                     },
                 }
             },

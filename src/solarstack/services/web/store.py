@@ -1,4 +1,7 @@
-"""Service layer (web): the latest state of every device, shared by all request threads.
+"""Service layer (web): the latest state of every device and its catalogue, shared by all request threads.
+
+What `/api/data` shows of a device is built here from the parsed `core.catalog.Catalog`
+(`field_json`, `setting_json`: the catalogue's rows under the keys the pages read).
 
 One MQTT subscriber thread writes (see feed.py); gunicorn's request threads read.
 Every access goes through one lock. Live-stream clients each get their own bounded
@@ -17,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from solarstack.services.web.catalog import Catalog
+from solarstack.core.catalog import Catalog, FieldInfo, SettingInfo
 
 
 @dataclass
@@ -85,6 +88,11 @@ class StateStore:
             entry = self._devices.get(device)
             return entry.catalog if entry else None
 
+    def availability(self, device: str) -> str:
+        with self._lock:
+            entry = self._devices.get(device)
+            return entry.availability if entry else "unknown"
+
     def state(self, device: str) -> dict[str, Any] | None:
         with self._lock:
             entry = self._devices.get(device)
@@ -113,15 +121,20 @@ class StateStore:
     def _device_json(self, entry: DeviceState) -> dict[str, Any]:
         age = None if entry.received is None else max(0.0, self._clock() - entry.received)
         catalog = entry.catalog
+        device = catalog.device if catalog else {}
         return {
             "name": catalog.name if catalog else entry.device,
-            "model": catalog.model if catalog else "",
+            "kind": catalog.kind if catalog else None,
+            "protocol": device.get("protocol"),
+            "manufacturer": device.get("manufacturer"),
+            "model": device.get("model") or "",
             "availability": entry.availability,
             "age_s": None if age is None else round(age, 1),
             "stale": age is None or age > self._stale,
             "state": entry.state,
-            "fields": {k: f.as_json() for k, f in catalog.fields.items()} if catalog else {},
-            "settings": {k: s.as_json() for k, s in catalog.settings.items()} if catalog else {},
+            "fields": {k: field_json(f) for k, f in catalog.fields.items()} if catalog else {},
+            "settings": {k: setting_json(s) for k, s in catalog.settings.items()} if catalog else {},
+            "queries": list(catalog.queries) if catalog else [],
         }
 
     def _event(self, entry: DeviceState) -> dict[str, Any]:
@@ -175,3 +188,33 @@ class StateStore:
                     q.put_nowait(text)
                 except (queue.Empty, queue.Full):
                     pass
+
+
+def field_json(f: FieldInfo) -> dict[str, Any]:
+    """One field as /api/data shows it: the catalogue's row under the keys the pages read."""
+    return {
+        "name": f.title,
+        "unit": f.unit,
+        "device_class": f.device_class,
+        "kind": f.kind,
+        "precision": f.precision,
+        "diagnostic": f.diagnostic,
+        "role": f.role,
+        "group": f.group,
+        "size": f.size,
+        "options": list(f.options) if f.options is not None else None,
+    }
+
+
+def setting_json(s: SettingInfo) -> dict[str, Any]:
+    """One setting as /api/data shows it (`state_key`: the state field holding its current value)."""
+    return {
+        "name": s.title,
+        "component": "select" if s.options else "number",
+        "options": list(s.options or ()),
+        "min": s.minimum,
+        "max": s.maximum,
+        "step": s.step,
+        "unit": s.unit,
+        "state_key": s.readback,
+    }
