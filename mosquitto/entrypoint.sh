@@ -6,7 +6,7 @@
 #                           generated files go   (default /mosquitto/config/mosquitto.conf)
 #   MOSQUITTO_ACL_TEMPLATE  consumer rules       (default /mosquitto/config/acl.template)
 #   MQTT_PASSWORD_<USER>    one per service user; a user without a password gets no account
-#   INVERTER_DEVICES BMS_DEVICES HOUSE_DEVICES   device URLs; their ids scope each reader's ACL
+#   INVERTER_DEVICES BMS_DEVICES                 device URLs; their ids scope each reader's ACL
 #   MQTT_PREFIX HA_DISCOVERY_PREFIX              topic prefixes (solarstack, homeassistant)
 #
 # It must NOT print passwords, and must refuse to start a broker nobody can log in to.
@@ -97,8 +97,9 @@ while IFS= read -r line || [ -n "$line" ]; do
     printf '%s\n' "$line" | sed "s|@PREFIX@|$prefix|g; s|@HA_PREFIX@|$ha_prefix|g" >>"$tmp_acl"
 done <"$template"
 
-# Reader blocks: each reader user may publish only its own devices' topics.
-for reader in inverter bms house; do
+# Reader blocks: each reader user may publish only its own devices' topics. The readers are the
+# registry's (src/solarstack/services/registry.py; tests/stack/test_registry.py keeps them equal).
+for reader in inverter bms; do
     pass=$(password_of "$reader")
     [ -n "$pass" ] || continue
     var=$(upper "$reader")_DEVICES
@@ -107,6 +108,7 @@ for reader in inverter bms house; do
     {
         printf '\n# %s: devices from %s\nuser %s\n' "$reader" "$var" "$reader"
         printf 'topic read %s/status\n' "$ha_prefix"
+        printf 'topic read %s/refresh\n' "$prefix"
         for id in $ids; do
             printf 'topic readwrite %s/%s/#\n' "$prefix" "$id"
             printf 'topic readwrite %s/device/%s/config\n' "$ha_prefix" "$id"

@@ -1,4 +1,4 @@
-"""Shared test fixtures: a real Mosquitto broker and `wait_for`.
+"""Shared test fixtures: a real Mosquitto broker and `wait_for` (helpers: tests/support.py).
 
 `mosquitto` gives an anonymous broker on a free loopback port; `mosquitto_factory`
 builds brokers with users (a password file made by mosquitto_passwd), an ACL text,
@@ -16,38 +16,19 @@ import secrets
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import pytest
+
+from solarstack.services.registry import SERVICES
+from support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-
-T = TypeVar("T")
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.01, what: str = "") -> T:
-    """Poll `predicate` until it returns something truthy; return that, or fail the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate!r}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -192,13 +173,12 @@ def mosquitto(mosquitto_factory: BrokerFactory) -> Broker:
 
 @pytest.fixture(name="wait_for")
 def wait_for_fixture() -> Callable[..., object]:
-    """`wait_for(predicate, timeout=5.0, interval=0.01, what="")` as a fixture, so test
-    modules need not import from this conftest (tests/ is not a package)."""
+    """`support.wait_for` as a fixture."""
     return wait_for
 
 
 # --- the shipped broker: entrypoint.sh makes the password file and ACL --------------------------
-SHIPPED_USERS = ("inverter", "bms", "house", "weather", "collector", "web", "homeassistant")
+SHIPPED_USERS = (*(s.mqtt_user for s in SERVICES), "homeassistant")
 #: The readers' devices the shipped ACL is generated for (a reader may publish only these).
 SHIPPED_DEVICES = {
     "INVERTER_DEVICES": "pi30+tcp://sim:8899?name=inverter,pi30+serial:///dev/ttyUSB0",

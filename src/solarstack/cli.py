@@ -15,8 +15,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SERVICES = ("inverter", "bms", "house", "weather", "collector", "web")
-SIMULATORS = ("inverter", "bms", "house", "weather")
+from solarstack.services.registry import SERVICES, SIMULATORS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,11 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--protocol", required=True)
 
     r = sub.add_parser("run", help="run a service (what the containers run)")
-    r.add_argument("service", choices=SERVICES)
+    r.add_argument("service", choices=[s.name for s in SERVICES])
     r.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
     s = sub.add_parser("sim", help="run a simulator; prints its pty path or tcp URL first")
-    s.add_argument("simulator", choices=SIMULATORS)
+    s.add_argument("simulator", choices=[s.name for s in SIMULATORS])
     s.add_argument("args", nargs=argparse.REMAINDER, help="simulator options (try: solarstack sim inverter --help)")
 
     dev = sub.add_parser("dev", help="run the whole stack locally with simulated devices (no Docker)")
@@ -72,9 +71,6 @@ def _delegate(module: str, what: str, argv: list[str]) -> int:
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("solarstack"):
-            print(f"solarstack: {what} is not part of this version yet", file=sys.stderr)
-            return 2
         hint = "pip install 'solarstack[all]'"
         print(f"solarstack: {what} needs the Python package {exc.name!r}: {hint}", file=sys.stderr)
         return 2
@@ -91,9 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.cmd == "run":
-            return _delegate(f"solarstack.services.{args.service}.main", f"service {args.service!r}", args.args)
+            row = next(s for s in SERVICES if s.name == args.service)
+            return _delegate(row.module, f"service {args.service!r}", args.args)
         if args.cmd == "sim":
-            return _delegate(f"solarstack.sim.{args.simulator}", f"simulator {args.simulator!r}", args.args)
+            sim = next(s for s in SIMULATORS if s.name == args.simulator)
+            return _delegate(sim.module, f"simulator {args.simulator!r}", args.args)
         if args.cmd == "dev":
             return _delegate("solarstack.dev", "solarstack dev", args.args)
         if args.cmd == "init":

@@ -3,8 +3,9 @@
 Top layer (a supervisor, like docker compose for one machine): it starts Mosquitto with the
 SHIPPED config, ACL template and entrypoint (mosquitto/; passwords generated per run),
 Prometheus and VictoriaMetrics (the InfluxDB-compatible sink) when their binaries are
-installed, every simulator and service whose module exists, prints the URLs, restarts a child
-that dies (logged, with back-off) and on Ctrl-C / SIGTERM stops every child's process group.
+installed, every simulator and service of the registry (services/registry.py), prints the
+URLs, restarts a child that dies (logged, with back-off) and on Ctrl-C / SIGTERM stops every
+child's process group.
 
 It must NOT import service code (children run the same `solarstack run|sim …` entry points the
 containers use), must not touch system configs or the system broker on 1883, and must not
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import importlib.util
 import logging
 import os
 import secrets
@@ -32,53 +32,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from solarstack.core.log import setup_logging
+from solarstack.services.registry import SERVICES, SIMULATORS, Service
+
 log = logging.getLogger("solarstack.dev")
 
 # The same entry point as the containers: `solarstack run <service>` / `solarstack sim <name>`.
 _CLI = "import sys; from solarstack.cli import main; sys.exit(main())"
 
-# Port offsets from --port-base (0 = let the kernel pick each one).
-_PORTS = ("mqtt", "prometheus", "influx", "web", "sim_inverter", "sim_bms", "m_inverter", "m_bms", "m_collector")
+MQTT_USERS = (*(s.mqtt_user for s in SERVICES), "homeassistant")
+
+# Port offsets from --port-base (0 = let the kernel pick each one): the servers of the stack,
+# each simulator's TCP port, each service's metrics port (the web serves its own on "web").
+_PORTS = (
+    *("mqtt", "prometheus", "influx", "web"),
+    *(f"sim_{s.name}" for s in SIMULATORS),
+    *(f"m_{s.name}" for s in SERVICES if s.port_var == "METRICS_PORT"),
+)
 
 _SETTINGS_PREFIXES: tuple[str, ...] = (
-    *("MQTT_", "HA_", "INVERTER_", "BMS_", "HOUSE_", "WEATHER_", "WEB_", "INFLUX_", "PROMETHEUS_"),
-    *("METRICS_", "STATE_DIR", "LOG_FORMAT"),
+    *("MQTT_", "HA_", "INFLUX_", "PROMETHEUS_", "METRICS_", "STATE_DIR", "LOG_FORMAT"),
+    *(f"{s.name.upper()}_" for s in SERVICES),
 )
 DEFAULT_PORT_BASE = 18830
 RESTART_MIN_DELAY = 1.0
 RESTART_MAX_DELAY = 30.0
 STOP_GRACE = 8.0
-
-
-@dataclass(frozen=True)
-class Simulated:
-    """One simulated device: the simulator's arguments and the device URL its reader gets."""
-
-    sim: str  # solarstack.sim.<sim>
-    args: tuple[str, ...]  # after `solarstack sim <sim>`; {port} is the simulator's TCP port
-    service: str  # the reader that polls it
-    device: str  # device id (the `name=` option) — also its MQTT topic level
-    url: str  # device URL template; {port} as above
-
-
-# One row per simulated device; rows whose simulator or reader module is missing are skipped.
-SIMULATED: tuple[Simulated, ...] = (
-    Simulated("inverter", ("--tcp", "{port}"), "inverter", "inverter", "pi30+tcp://127.0.0.1:{port}?name=inverter"),
-    Simulated(
-        "bms", ("--protocol", "jkserial", "--tcp", "{port}"), "bms", "bms", "jkserial+tcp://127.0.0.1:{port}?name=bms"
-    ),
-)
-# Services in start order; web last so it sees retained state at once.
-SERVICES = ("inverter", "bms", "house", "weather", "collector", "web")
-MQTT_USERS = (*SERVICES, "homeassistant")
-
-
-def module_exists(name: str) -> bool:
-    """True when `name` can be imported (its parent packages are imported to find out)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -208,35 +187,31 @@ class Stack:
 
     def build(self) -> None:
         self.passwords = {user: secrets.token_urlsafe(18) for user in MQTT_USERS}
-        sims = [s for s in SIMULATED if module_exists(f"solarstack.sim.{s.sim}")]
-        services = [s for s in SERVICES if module_exists(f"solarstack.services.{s}.main")]
-        sims = [s for s in sims if s.service in services]
         devices: dict[str, list[str]] = {}
-        for s in sims:
-            devices.setdefault(s.service, []).append(s.url.format(port=self.ports[f"sim_{s.sim}"]))
+        for sim in SIMULATORS:
+            devices.setdefault(sim.reader, []).append(sim.url(self.host, self.ports[f"sim_{sim.name}"]))
 
         self._build_mosquitto(devices)
         have_influx = self._build_victoria_metrics()
         scrape: dict[str, str] = {}
-        for s in sims:
-            port = self.ports[f"sim_{s.sim}"]
+        for sim in SIMULATORS:
+            port = self.ports[f"sim_{sim.name}"]
             self._add(
-                f"sim-{s.sim}",
-                [sys.executable, "-c", _CLI, "sim", s.sim, *(a.format(port=port) for a in s.args)],
+                sim.compose,
+                [sys.executable, "-c", _CLI, *sim.command(self.host, port)],
                 self._base_env(),
                 self._listening(port),
             )
-        for service in services:
+        for service in SERVICES:
             env = self._service_env(service, devices, have_influx)
-            port = int(env["WEB_PORT"] if service == "web" else env["METRICS_PORT"])
-            scrape[service] = f"{self.host}:{port}"
-            self._add(service, [sys.executable, "-c", _CLI, "run", service], env, self._listening(port))
+            port = int(env[service.port_var])
+            scrape[service.name] = f"{self.host}:{port}"
+            self._add(service.name, [sys.executable, "-c", _CLI, *service.command], env, self._listening(port))
         self._build_prometheus(scrape)
         self.urls["mqtt"] = f"mqtt://{self.host}:{self.ports['mqtt']} (credentials: {self.workdir / 'credentials.env'})"
-        if "web" in services:
-            self.urls["web"] = f"http://{self.host}:{self.ports['web']}/"
-        for service, target in scrape.items():
-            self.urls[f"{service} metrics"] = f"http://{target}/metrics"
+        self.urls["web"] = f"http://{self.host}:{self.ports['web']}/"
+        for name, target in scrape.items():
+            self.urls[f"{name} metrics"] = f"http://{target}/metrics"
 
     def _build_mosquitto(self, devices: Mapping[str, list[str]]) -> None:
         mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -251,7 +226,7 @@ class Stack:
         env = self._base_env()
         env.update(MOSQUITTO_CONF=str(conf), MOSQUITTO_ACL_TEMPLATE=str(self.root / "mosquitto" / "acl.template"))
         env.update({f"MQTT_PASSWORD_{u.upper()}": p for u, p in self.passwords.items()})
-        env.update({f"{svc.upper()}_DEVICES": ",".join(urls) for svc, urls in devices.items()})
+        env.update({s.devices_var: ",".join(devices.get(s.name, ())) for s in SERVICES if s.devices_var})
         creds = self.workdir / "credentials.env"
         creds.touch(mode=0o600)
         creds.write_text("".join(f"MQTT_PASSWORD_{u.upper()}={p}\n" for u, p in self.passwords.items()))
@@ -295,25 +270,25 @@ class Stack:
         self._add("prometheus", argv, self._base_env(), self._listening(port))
         self.urls["prometheus"] = f"http://{self.host}:{port}/"
 
-    def _service_env(self, service: str, devices: Mapping[str, list[str]], have_influx: bool) -> dict[str, str]:
+    def _service_env(self, service: Service, devices: Mapping[str, list[str]], have_influx: bool) -> dict[str, str]:
         env = self._base_env()
         env.update(
-            MQTT_USERNAME=service,
-            MQTT_PASSWORD=self.passwords[service],
-            STATE_DIR=str(self.workdir / "state" / service),
-            METRICS_PORT=str(self.ports.get(f"m_{service}", 0)),
+            MQTT_USERNAME=service.mqtt_user,
+            MQTT_PASSWORD=self.passwords[service.mqtt_user],
+            STATE_DIR=str(self.workdir / "state" / service.name),
+            METRICS_PORT=str(self.ports.get(f"m_{service.name}", 0)),
             LOG_LEVEL=os.environ.get("LOG_LEVEL", "INFO"),
         )
-        if service in devices:
-            env[f"{service.upper()}_DEVICES"] = ",".join(devices[service])
-        if service == "web":
+        if service.devices_var:
+            env[service.devices_var] = ",".join(devices.get(service.name, ()))
+        if service.name == "web":
             env.update(
                 WEB_HOST=self.host,  # where --host says (loopback by default), never the model's 0.0.0.0
                 WEB_PORT=str(self.ports["web"]),
                 WEB_API_TOKEN=self.passwords["web"],
                 PROMETHEUS_URL=f"http://{self.host}:{self.ports['prometheus']}",
             )
-        if service == "collector" and have_influx:
+        if service.name == "collector" and have_influx:
             env.update(
                 INFLUX_URL=f"http://{self.host}:{self.ports['influx']}", INFLUX_TOKEN="dev", INFLUX_ORG="solarstack"
             )
@@ -409,7 +384,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(argv) if argv is not None else None)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s dev %(levelname)s %(message)s")
+    # The demo's console reads as text whatever the caller's LOG_FORMAT (not passed on either).
+    setup_logging("INFO", "text")
     root = (args.root or repo_root()).resolve()
     if not (root / "mosquitto" / "entrypoint.sh").is_file():
         print(

@@ -27,14 +27,9 @@ import pytest
 
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
+from support import free_port
 
 WaitFor = Any
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # nothing listens there once closed
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -43,7 +38,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {
         **env,
         "MQTT_HOST": "127.0.0.1",
-        "MQTT_PORT": str(_closed_port()),
+        "MQTT_PORT": str(free_port()),
         "STATE_DIR": str(tmp_path / "state"),
         "METRICS_PORT": "0",
         "METRICS_HOST": "127.0.0.1",
@@ -242,7 +237,7 @@ def test_unwritable_state_dir_is_caught_at_start(service: str, tmp_path: Path) -
 def test_unreachable_broker_is_logged_at_once(
     host: str, why: str, tmp_path: Path, spawn: Callable[..., Service], wait_for: WaitFor
 ) -> None:
-    port = _closed_port()
+    port = free_port()
     env = _env(tmp_path, MQTT_HOST=host, MQTT_PORT=str(port), INVERTER_DEVICES="pi30+tcp://127.0.0.1:9?name=inv")
     service = spawn(["run", "inverter"], env)
     # one line: which broker, why; at once (before: nothing for 20 s)
@@ -256,7 +251,7 @@ def test_connect_failures_are_logged_at_doubling_intervals(caplog: pytest.LogCap
     """Retries every 50-100 ms for seconds: the log gets the first failure at once and then a
     line per doubling interval (1 s, 2 s, …), each saying how many attempts so far."""
     client = MqttClient(
-        CommonSettings(mqtt_host="127.0.0.1", mqtt_port=_closed_port()),
+        CommonSettings(mqtt_host="127.0.0.1", mqtt_port=free_port()),
         "flaky",
         reconnect_min_delay=0.05,
         reconnect_max_delay=0.1,

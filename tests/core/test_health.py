@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import urllib.error
 import urllib.request
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from solarstack.core.errors import ConfigError
-from solarstack.core.health import HealthServer, Readiness, check_listen, health_wsgi_app
+from solarstack.core.health import HealthServer, Readiness, check_listen
 from solarstack.core.metrics import ServiceMetrics
 
 
@@ -79,30 +77,6 @@ def test_broken_readiness_check_answers_503() -> None:
 
     status, body = asyncio.run(scenario())
     assert status == 503 and "boom" in json.loads(body)["reason"]
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def test_wsgi_app_routes() -> None:
-    registry = CollectorRegistry()
-    ServiceMetrics(registry, "web")
-    app = health_wsgi_app(registry, lambda: Readiness(False, "no data yet"), service="web")
-    with make_server("127.0.0.1", 0, app, handler_class=_Quiet) as httpd:
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{httpd.server_port}"
-        try:
-            assert get(base + "/health")[0] == 200
-            status, _, body = get(base + "/ready")
-            assert status == 503 and json.loads(body)["reason"] == "no data yet"
-            status, _, body = get(base + "/metrics")
-            assert status == 200 and b'solarstack_service_info{service="web",version=""} 1.0' in body
-        finally:
-            httpd.shutdown()
-            thread.join(5)
 
 
 def test_a_port_taken_after_the_start_check_is_a_config_error_not_a_traceback() -> None:

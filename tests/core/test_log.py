@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from solarstack.core.log import setup_logging
+from solarstack.core.errors import ConfigError
+from solarstack.core.log import setup_logging, setup_logging_from
 
 
 @pytest.fixture
@@ -48,3 +49,17 @@ def test_text_format(restore_root: None) -> None:
     setup_logging("debug", "text", stream=out)
     logging.getLogger("solarstack.x").debug("hello %d", 5)
     assert out.getvalue().rstrip().endswith("DEBUG   solarstack.x: hello 5")
+
+
+def test_setup_from_the_environment_of_a_process_without_settings(restore_root: None) -> None:
+    """The simulators and `solarstack dev`: LOG_LEVEL / LOG_FORMAT as CommonSettings reads them."""
+    out = io.StringIO()
+    setup_logging_from({"LOG_LEVEL": "WARNING", "LOG_FORMAT": "json"}, stream=out)
+    logging.getLogger("solarstack.sim").info("hidden")
+    logging.getLogger("solarstack.sim").warning("shown")
+    assert [json.loads(line)["msg"] for line in out.getvalue().splitlines()] == ["shown"]
+    setup_logging_from({"LOG_LEVEL": "", "LOG_FORMAT": ""}, stream=out)  # empty = unset: INFO, text
+    assert logging.getLogger().level == logging.INFO
+    for env, name in (({"LOG_FORMAT": "yaml"}, "LOG_FORMAT"), ({"LOG_LEVEL": "info"}, "LOG_LEVEL")):
+        with pytest.raises(ConfigError, match=f"^{name}="):
+            setup_logging_from(env)

@@ -7,77 +7,33 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry, generate_latest
 
 from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
+from support import MqttRecorder
 
 
 def settings_for(broker: Any, **extra: Any) -> CommonSettings:
     return CommonSettings(mqtt_host=broker.host, mqtt_port=broker.port, **extra)
 
 
-class Recorder:
-    """A plain paho subscriber that records (topic, payload, retain) in arrival order."""
-
-    def __init__(
-        self,
-        broker: Any,
-        topic: str,
-        *,
-        client_id: str | None = None,
-        persistent: bool = False,
-        username: str | None = None,
-        password: str | None = None,
-    ) -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or uuid.uuid4().hex, clean_session=not persistent
-        )
-        if username:
-            self.client.username_pw_set(username, password)
-        self.client.reconnect_delay_set(min_delay=0.1, max_delay=0.3)  # type: ignore[arg-type]
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
-        with self.lock:
-            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
-
-    def payloads(self, topic: str | None = None) -> list[bytes]:
-        with self.lock:
-            return [p for t, p, _ in self.messages if topic is None or t == topic]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 @pytest.fixture
-def recorders() -> Iterator[list[Recorder]]:
-    made: list[Recorder] = []
+def recorders() -> Iterator[list[MqttRecorder]]:
+    made: list[MqttRecorder] = []
     yield made
     for rec in made:
         rec.close()
 
 
-def test_publish_subscribe_and_online(mosquitto: Any, recorders: list[Recorder], wait_for: Any) -> None:
-    rec = Recorder(mosquitto, "solarstack/#")
+def test_publish_subscribe_and_online(mosquitto: Any, recorders: list[MqttRecorder], wait_for: Any) -> None:
+    rec = MqttRecorder(mosquitto, "solarstack/#")
     recorders.append(rec)
     wait_for(rec.subscribed.is_set, what="subscribed")
     client = MqttClient(settings_for(mosquitto), "inv1", will_topic="solarstack/inv1/availability")
@@ -111,8 +67,8 @@ sys.stdin.read()
 """
 
 
-def test_lwt_offline_when_killed(mosquitto: Any, recorders: list[Recorder], wait_for: Any) -> None:
-    rec = Recorder(mosquitto, "solarstack/victim/availability")
+def test_lwt_offline_when_killed(mosquitto: Any, recorders: list[MqttRecorder], wait_for: Any) -> None:
+    rec = MqttRecorder(mosquitto, "solarstack/victim/availability")
     recorders.append(rec)
     wait_for(rec.subscribed.is_set, what="subscribed")
     proc = subprocess.Popen(
@@ -136,7 +92,7 @@ def test_lwt_offline_when_killed(mosquitto: Any, recorders: list[Recorder], wait
 def _retained(broker: Any, topic: str, wait_for: Any, **auth: str) -> list[bytes]:
     """Retained messages on `topic`: subscribe, then publish a marker; whatever came before
     the marker is what the broker had retained."""
-    rec = Recorder(broker, "#", **auth)
+    rec = MqttRecorder(broker, "#", **auth)
     try:
         wait_for(rec.subscribed.is_set, what="subscribed")
         rec.client.publish("marker", "m", qos=1)
@@ -181,11 +137,11 @@ def test_bad_password_never_online(mosquitto_factory: Any, wait_for: Any) -> Non
 
 
 def test_outage_replays_in_order_with_original_ts(
-    mosquitto_factory: Any, recorders: list[Recorder], tmp_path: Path, wait_for: Any
+    mosquitto_factory: Any, recorders: list[MqttRecorder], tmp_path: Path, wait_for: Any
 ) -> None:
     broker = mosquitto_factory(persistence=True)
     # a persistent QoS 1 session: the broker queues what arrives while this subscriber reconnects
-    rec = Recorder(broker, "solarstack/inv1/state", client_id="recorder", persistent=True)
+    rec = MqttRecorder(broker, "solarstack/inv1/state", client_id="recorder", persistent=True)
     recorders.append(rec)
     wait_for(rec.subscribed.is_set, what="subscribed")
     client = MqttClient(
@@ -247,7 +203,7 @@ c.stop(timeout=0.5)
 
 
 def test_spool_survives_a_process_restart(
-    mosquitto: Any, recorders: list[Recorder], tmp_path: Path, wait_for: Any
+    mosquitto: Any, recorders: list[MqttRecorder], tmp_path: Path, wait_for: Any
 ) -> None:
     mosquitto.stop()  # the first process runs while the broker is down
     spool_dir = tmp_path / "spool"
@@ -258,7 +214,7 @@ def test_spool_survives_a_process_restart(
     )
     assert (spool_dir / "inv2.sqlite3").exists()
     mosquitto.start()
-    rec = Recorder(mosquitto, "solarstack/inv2/state")
+    rec = MqttRecorder(mosquitto, "solarstack/inv2/state")
     recorders.append(rec)
     wait_for(rec.subscribed.is_set, what="subscribed")
     client = MqttClient(settings_for(mosquitto), "inv2", spool_dir=spool_dir)
@@ -271,12 +227,12 @@ def test_spool_survives_a_process_restart(
 
 
 def test_qos0_messages_spool_and_replay_in_order(
-    mosquitto_factory: Any, recorders: list[Recorder], tmp_path: Path, wait_for: Any
+    mosquitto_factory: Any, recorders: list[MqttRecorder], tmp_path: Path, wait_for: Any
 ) -> None:
     # no in-flight cap towards the subscriber: with one, the broker itself lets QoS 0 overtake
     # QoS 1 messages queued behind the cap, and we check our client's order, not the broker's
     broker = mosquitto_factory(persistence=True, extra_config="queue_qos0_messages true\nmax_inflight_messages 0\n")
-    rec = Recorder(broker, "solarstack/mix/#", client_id="mixrec", persistent=True)
+    rec = MqttRecorder(broker, "solarstack/mix/#", client_id="mixrec", persistent=True)
     recorders.append(rec)
     wait_for(rec.subscribed.is_set, what="subscribed")
     client = MqttClient(settings_for(broker), "mix", reconnect_min_delay=0.1, reconnect_max_delay=0.3)

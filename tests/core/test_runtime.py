@@ -6,16 +6,13 @@ import asyncio
 import signal
 import subprocess
 import sys
-import threading
-import uuid
 from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from solarstack.core.errors import ConfigError
 from solarstack.core.runtime import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, run_service
+from support import MqttRecorder
 
 _SERVICE = """
 import asyncio, sys
@@ -37,39 +34,25 @@ sys.exit(run_service(main))
 
 
 def test_sigterm_publishes_offline_and_exits_0(mosquitto: Any, wait_for: Any) -> None:
-    seen: list[bytes] = []
-    lock = threading.Lock()
-    subscribed = threading.Event()
-
-    def on_message(client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
-        with lock:
-            seen.append(msg.payload)
-
-    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=uuid.uuid4().hex)
-    sub.on_message = on_message
-    sub.on_subscribe = lambda *a: subscribed.set()
-    sub.on_connect = lambda c, *a: c.subscribe("solarstack/svc/availability", qos=1)
-    sub.connect(mosquitto.host, mosquitto.port)
-    sub.loop_start()
+    rec = MqttRecorder(mosquitto, "solarstack/svc/availability")
     proc = subprocess.Popen(
         [sys.executable, "-c", _SERVICE, mosquitto.host, str(mosquitto.port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(subscribed.is_set, what="subscribed")
+        wait_for(rec.subscribed.is_set, what="subscribed")
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-        wait_for(lambda: seen == [b"online"], what="online")
+        wait_for(lambda: rec.payloads() == [b"online"], what="online")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0, proc.stderr.read().decode() if proc.stderr else ""
-        wait_for(lambda: seen == [b"online", b"offline"], what="offline")
+        wait_for(lambda: rec.payloads() == [b"online", b"offline"], what="offline")
         # a clean DISCONNECT (no LWT): the offline came from the service itself
         assert "Client svc disconnected." in mosquitto.log_text()
     finally:
         proc.kill()
         proc.wait()
-        sub.disconnect()
-        sub.loop_stop()
+        rec.close()
 
 
 def test_config_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from solarstack.core.device_url import parse_device_url
 from solarstack.core.errors import DeviceTimeout, NakError
 from solarstack.devices.pi30 import Pi30Device, open_device
 from solarstack.sim.inverter import _parser, build
-from solarstack.sim.pty import StreamServer
+from solarstack.sim.stream import StreamServer
 
 
 @pytest.fixture(params=["serial", "hidraw", "tcp"])

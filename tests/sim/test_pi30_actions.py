@@ -22,7 +22,7 @@ from solarstack.core.errors import ConfigError
 from solarstack.devices.pi30 import Pi30Device, open_device
 from solarstack.protocols import pi30
 from solarstack.sim.inverter import Pi30Inverter, _parser, build
-from solarstack.sim.pty import StreamServer
+from solarstack.sim.stream import StreamServer
 
 
 @pytest.fixture

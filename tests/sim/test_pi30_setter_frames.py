@@ -22,7 +22,7 @@ from solarstack.core.errors import NakError, SettingError
 from solarstack.protocols import pi30
 from solarstack.protocols.pi30.framing import request_frame
 from solarstack.sim.inverter import CHARGE_CURRENTS, UTILITY_CHARGE_CURRENTS, Pi30Inverter, _parser, build
-from solarstack.sim.pty import StreamServer
+from solarstack.sim.stream import StreamServer
 from solarstack.transports.serial import SerialTransport
 
 

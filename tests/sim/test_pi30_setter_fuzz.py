@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -40,7 +39,8 @@ from solarstack.sim.inverter import (
     _parser,
     build,
 )
-from solarstack.sim.pty import StreamServer
+from solarstack.sim.stream import StreamServer
+from support import free_port
 
 ALL: tuple[Setting, ...] = (*pi30.SETTINGS, *pi30.ACTIONS)
 BY_KEY = {s.key: s for s in ALL}
@@ -311,9 +311,7 @@ def test_audit_write_without_answer_fails(fresh: tuple[StreamServer, Pi30Inverte
 
 def test_unreachable_device_is_a_result_not_an_exception(caplog) -> None:
     """The ratings query fails (nothing listens): a result, and no "write" in the audit."""
-    with socket.socket() as probe:  # a port nothing listens on: connection refused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there: connection refused
     dev = open_device(parse_device_url(f"pi30+tcp://127.0.0.1:{port}?name=gone"), timeout=0.3)
     with caplog.at_level(logging.DEBUG, logger="solarstack.audit"):
         result = dev.apply("output_source_priority", "utility")

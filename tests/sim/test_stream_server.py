@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 
 from solarstack.core.errors import TransportError
-from solarstack.sim.pty import BaseSession, Fault, Faults, Pacing, Rate, StreamServer, parse_fault
+from solarstack.sim.faults import Fault, Faults, Rate, parse_fault
+from solarstack.sim.pacing import Pacing
+from solarstack.sim.session import BaseSession
+from solarstack.sim.stream import StreamServer
 from solarstack.transports.serial import SerialTransport
 from solarstack.transports.tcp import TcpTransport
+from support import wait_for
 
 
 class LineEcho(BaseSession):
@@ -217,10 +221,7 @@ def test_tcp_clients_coming_and_going_leak_nothing(server: StreamServer) -> None
         assert read_line(t) == b"PING!\n"
         t.close()
     # the server drops each client when it sees the close
-    deadline = time.monotonic() + 5
-    while len(server._links) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not server._links
+    wait_for(lambda: not server._links, 5, what="every client dropped")
     assert len(os.listdir("/proc/self/fd")) == fds
 
 

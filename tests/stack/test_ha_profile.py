@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import queue
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+
+from support import MqttRecorder, free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -48,12 +45,6 @@ def _ha_python() -> Path:
     return Path(module.ha_python("2024.1"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _seed(python: Path, config: Path, broker_port: int, password: str) -> str:
     env = {"PATH": "/usr/bin:/bin", "MQTT_PASSWORD_HOMEASSISTANT": password}
     result = subprocess.run(
@@ -79,7 +70,7 @@ def test_home_assistant_uses_the_broker_out_of_the_box(shipped_broker, tmp_path:
     python = _ha_python()
     config = tmp_path / "config"
     config.mkdir()
-    (config / "configuration.yaml").write_text(CONFIG.format(port=_free_port()))
+    (config / "configuration.yaml").write_text(CONFIG.format(port=free_port()))
     password = shipped_broker.passwords["homeassistant"]
     assert "added" in _seed(python, config, shipped_broker.port, password)
     # A second start keeps the user's entry: nothing is added or changed.
@@ -87,27 +78,18 @@ def test_home_assistant_uses_the_broker_out_of_the_box(shipped_broker, tmp_path:
     assert "already configured" in _seed(python, config, shipped_broker.port, "another")
     assert (config / ".storage" / "core.config_entries").read_text() == before
 
-    births: queue.Queue[bytes] = queue.Queue()
-    reader = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="ha-profile-reader")
-    reader.username_pw_set("inverter", shipped_broker.passwords["inverter"])
-    reader.on_connect = lambda c, u, f, rc, p: c.subscribe("homeassistant/status", qos=1)
-    reader.on_message = lambda c, u, m: births.put(m.payload)
-    reader.connect("127.0.0.1", shipped_broker.port)
-    reader.loop_start()
+    reader = MqttRecorder(
+        shipped_broker, "homeassistant/status", username="inverter", password=shipped_broker.passwords["inverter"]
+    )
     log = (tmp_path / "hass.log").open("wb")
     hass = subprocess.Popen([str(python.parent / "hass"), "-c", str(config), "--skip-pip"], stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 180
-        payload = b""
-        while payload != b"online":
+
+        def born() -> bool:
             assert hass.poll() is None, (tmp_path / "hass.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, (
-                "no birth message from Home Assistant:\n" + (tmp_path / "hass.log").read_text()[-3000:]
-            )
-            try:
-                payload = births.get(timeout=1)
-            except queue.Empty:
-                continue
+            return b"online" in reader.payloads()
+
+        wait_for(born, 180, 0.2, what="Home Assistant's birth message (log: hass.log)")
         entries = json.loads((config / ".storage" / "core.config_entries").read_text())["data"]["entries"]
         assert [e["domain"] for e in entries].count("mqtt") == 1
     finally:
@@ -118,8 +100,7 @@ def test_home_assistant_uses_the_broker_out_of_the_box(shipped_broker, tmp_path:
             hass.kill()
             hass.wait(10)
         log.close()
-        reader.disconnect()
-        reader.loop_stop()
+        reader.close()
 
 
 def test_compose_runs_the_seed_before_home_assistant(compose_v2: Path, tmp_path: Path) -> None:

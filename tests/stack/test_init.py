@@ -13,7 +13,6 @@ import getpass
 import json
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import pytest
 
 from solarstack.dev import mosquitto_config
 from solarstack.envfile import render
+from solarstack.services.registry import SERVICES, readers
+from support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLARSTACK = Path(sys.executable).with_name("solarstack")
@@ -121,7 +122,7 @@ def test_the_secrets_generated_are_all_that_compose_and_the_broker_need() -> Non
     assert compose_required <= generated, f"compose needs these: {sorted(compose_required - generated)}"
     # Every broker user .env.example has a password line for (the entrypoint disables a user without one).
     users = set(re.findall(r"^user (\w+)$", (ROOT / "mosquitto" / "acl.template").read_text(), re.M))
-    users |= {"inverter", "bms", "house"}  # the entrypoint's reader users
+    users |= {s.mqtt_user for s in readers()}  # the entrypoint's reader users
     listed = {f"MQTT_PASSWORD_{u.upper()}" for u in users} & set(re.findall(r"^([A-Z0-9_]+)=", example, re.M))
     assert listed and listed <= generated, sorted(listed - generated)
 
@@ -190,12 +191,6 @@ def test_compose_v1_starts_with_the_generated_env_and_not_without(compose_v1: Pa
     assert result.returncode == 0, result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_the_shipped_broker_takes_the_generated_passwords(
     initialised: tuple[Path, subprocess.CompletedProcess[str]],
     tmp_path_factory: pytest.TempPathFactory,
@@ -203,9 +198,10 @@ def test_the_shipped_broker_takes_the_generated_passwords(
 ) -> None:
     directory, _ = initialised
     passwords = {k: v for k, v in read_env(directory / ".env").items() if k.startswith("MQTT_PASSWORD_") and v}
-    assert len(passwords) >= 5
+    users = {k.removeprefix("MQTT_PASSWORD_").lower() for k in passwords}
+    assert users == {s.mqtt_user for s in SERVICES} | {"homeassistant"}, users
     auth = tmp_path_factory.mktemp("init-broker")
-    port = _free_port()
+    port = free_port()
     conf = auth / "mosquitto.conf"
     shipped = (ROOT / "mosquitto" / "mosquitto.conf").read_text()
     conf.write_text(mosquitto_config(shipped, port=port, host="127.0.0.1", auth_dir=auth, user=getpass.getuser()))

@@ -144,13 +144,30 @@ def test_reader_reads_back_only_its_own_discovery(conns) -> None:
     assert bms.received_until("homeassistant/device/pack1/config") == ["homeassistant/device/pack1/config"]
 
 
-def test_web_reads_device_discovery_but_not_ha_internals(conns) -> None:
-    """The web labels fields from the device discovery payloads; Home Assistant's own topics stay private."""
+def test_web_reads_device_catalogues_not_home_assistant_topics(conns) -> None:
+    """The web labels fields from the device catalogues; discovery and Home Assistant's own
+    topics stay private to Home Assistant."""
     web = conns("web")
-    assert not web.subscribe("homeassistant/#").is_failure
+    assert not web.subscribe("homeassistant/#").is_failure  # granted, then filtered on delivery
+    assert not web.subscribe("solarstack/+/catalog").is_failure
     conns("homeassistant").publish("homeassistant/status", "online")
-    conns("inverter").publish("homeassistant/device/inverter/config", '{"dev": {}}')
-    assert web.received_until("homeassistant/device/inverter/config") == ["homeassistant/device/inverter/config"]
+    inverter = conns("inverter")
+    inverter.publish("homeassistant/device/inverter/config", '{"dev": {}}')
+    inverter.publish("solarstack/inverter/catalog", '{"schema": 1}')
+    assert web.received_until("solarstack/inverter/catalog") == ["solarstack/inverter/catalog"]
+
+
+def test_web_may_ask_one_reader_or_all_to_refresh_and_reads_the_answers(conns) -> None:
+    inverter = conns("inverter")
+    for topic in ("solarstack/inverter/refresh", "solarstack/refresh"):
+        assert not inverter.subscribe(topic).is_failure
+    web = conns("web")
+    web.publish("solarstack/inverter/refresh", "")
+    web.publish("solarstack/refresh", "")
+    assert inverter.received_until("solarstack/refresh") == ["solarstack/inverter/refresh", "solarstack/refresh"]
+    assert not web.subscribe("solarstack/+/refresh/result").is_failure
+    inverter.publish("solarstack/inverter/refresh/result", '{"ok": true, "polled": [], "error": null}')
+    assert web.received_until("solarstack/inverter/refresh/result") == ["solarstack/inverter/refresh/result"]
 
 
 def test_reader_receives_settings_and_ha_status_but_not_others(conns) -> None:
@@ -168,13 +185,13 @@ def test_reader_receives_settings_and_ha_status_but_not_others(conns) -> None:
 
 
 def test_consumers_cannot_forge_state(conns) -> None:
-    collector = conns("collector")
-    assert not collector.subscribe("solarstack/#").is_failure
-    for user in ("web", "homeassistant", "collector"):
+    observer = conns("homeassistant")
+    assert not observer.subscribe("solarstack/#").is_failure
+    for user in ("web", "homeassistant"):
         conns(user).publish("solarstack/inverter/state", '{"forged": 1}')
     web = conns("web")
     web.publish("solarstack/inverter/set/output_source_priority", "UTI")  # allowed: the sentinel
-    assert collector.received_until("solarstack/inverter/set/output_source_priority") == [
+    assert observer.received_until("solarstack/inverter/set/output_source_priority") == [
         "solarstack/inverter/set/output_source_priority"
     ]
 

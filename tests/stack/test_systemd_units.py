@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from solarstack.services.registry import SERVICES
+
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
 ALLOWED = "Command /opt/solarstack/venv/bin/solarstack is not executable"
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-@pytest.mark.parametrize("service", ["inverter", "bms", "web"])
+@pytest.mark.parametrize("service", [s.name for s in SERVICES])
 def test_units_verify(tmp_path: Path, service: str) -> None:
     for unit in UNITS.iterdir():
         shutil.copy(unit, tmp_path / unit.name)

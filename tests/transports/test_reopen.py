@@ -9,7 +9,6 @@ another raw OS error — and the link is closed, so the next call reopens it.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,12 +21,7 @@ import pytest
 from solarstack.core.device_url import parse_device_url
 from solarstack.core.errors import TransportError
 from solarstack.devices.pi30 import Pi30Device, open_device
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from support import free_port
 
 
 class SimProcess:
@@ -36,7 +30,7 @@ class SimProcess:
     def __init__(self, kind: str, tmp_path: Path) -> None:
         self.kind = kind
         self.link = tmp_path / "ttyINV"
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[str] | None = None
 
     @property
@@ -126,7 +120,7 @@ def test_the_inverter_reader_reads_again_after_the_simulator_restarts(tmp_path: 
     env = {
         **os.environ,
         "MQTT_HOST": "127.0.0.1",
-        "MQTT_PORT": str(_free_port()),  # no broker: polling does not need one (readings spool)
+        "MQTT_PORT": str(free_port()),  # no broker: polling does not need one (readings spool)
         "STATE_DIR": str(tmp_path / "state"),
         "METRICS_PORT": "0",
         "INVERTER_DEVICES": sim.url,

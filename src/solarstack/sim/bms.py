@@ -9,21 +9,28 @@ follow the sun and the house load, so the demo is coherent with the inverter.
 The frames are built with the codecs' own frame builders from the wire layouts in
 their docstrings; the codec tests hold the simulator honest against recorded frames
 (a bug shared by our encoder and decoder would not survive them). The byte-stream
-server, pacing and fault injection are sim/pty.py's; this module only knows the
+server, pacing and fault injection are sim/stream.py's; this module only knows the
 protocols' sessions. It must not do I/O of its own beyond printing the endpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
 
+from solarstack.core.errors import ConfigError
+from solarstack.core.log import setup_logging_from
 from solarstack.protocols import daly, jkserial, vedirect
 from solarstack.protocols.binary import checksum8
+from solarstack.sim.faults import parse_fault
+from solarstack.sim.pacing import Pacing
 from solarstack.sim.plant import Plant, PlantState
-from solarstack.sim.pty import BaseSession, Pacing, StreamServer, parse_fault, tcp_port
+from solarstack.sim.session import BaseSession
+from solarstack.sim.stream import StreamServer
+from solarstack.sim.tcp import tcp_port
 
 PROTOCOLS = ("jkserial", "daly", "vedirect")
 DEFAULT_BAUD = {"jkserial": 115200, "daly": 9600, "vedirect": 19200}
@@ -246,6 +253,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     ap.add_argument("--interval", type=float, default=1.0, help="VE.Direct block interval, seconds")
     args = ap.parse_args(argv)
+    try:
+        setup_logging_from(os.environ)
+    except ConfigError as exc:
+        print(f"solarstack sim bms: {exc}", file=sys.stderr)
+        return 2
 
     plant = Plant(seed=args.seed, speed=args.speed)
     server = build_server(args.protocol, plant=plant, pacing=Pacing(baud=args.baud), interval=args.interval)

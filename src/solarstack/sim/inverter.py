@@ -14,12 +14,13 @@ the setter frames that arrived and whether each was ACKed, so a test can tell "r
 before the wire" from "NAKed by the device". Its verdicts are pinned to the documented
 frames by tests/sim/test_pi30_setter_frames.py (a rule wrong in both our validator and
 here must not pass).
-Transport, pacing and faults live in sim/pty.py. Must not import devices/ or services/.
+Transport, pacing and faults live in sim/stream.py and the modules it names. Must not import devices/ or services/.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 from collections import deque
@@ -29,10 +30,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, Kind, Value
+from solarstack.core.log import setup_logging_from
 from solarstack.protocols import pi30
 from solarstack.protocols.pi30 import crc, enums
+from solarstack.sim.faults import parse_fault
+from solarstack.sim.pacing import Pacing
 from solarstack.sim.plant import ChargerPriority, Mode, OutputPriority, Plant, PlantConfig, PlantState
-from solarstack.sim.pty import BaseSession, Pacing, StreamServer, parse_fault, tcp_port
+from solarstack.sim.session import BaseSession
+from solarstack.sim.stream import StreamServer
+from solarstack.sim.tcp import tcp_port
 
 SERIAL = "92932004102443"
 NOMINAL = 48.0
@@ -589,7 +595,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODE[:N|@P]",
         help="crc|nak|silence|garbage|disconnect on every reply; :N only the next N, @P that share of replies",
     )
-    p.add_argument("--control", type=tcp_port, metavar="PORT", help="control port (line protocol; see sim/pty.py)")
+    p.add_argument("--control", type=tcp_port, metavar="PORT", help="control port (line protocol; see sim/control.py)")
     p.add_argument("--seed", type=int, default=1, help="plant model seed (same seed, same day)")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     p.add_argument("--start", help="simulated start time, ISO 8601 (default: now)")
@@ -637,6 +643,11 @@ def _control(inverter: Pi30Inverter) -> Callable[[str], str]:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    try:
+        setup_logging_from(os.environ)
+    except ConfigError as exc:
+        print(f"solarstack sim inverter: {exc}", file=sys.stderr)
+        return 2
     try:
         server, _ = build(args)
         first = server.add_pty(args.link) if args.pty else f"tcp://{args.host}:{server.add_tcp(args.host, args.tcp)}"
