@@ -6,7 +6,8 @@
 #                           generated files go   (default /mosquitto/config/mosquitto.conf)
 #   MOSQUITTO_ACL_TEMPLATE  consumer rules       (default /mosquitto/config/acl.template)
 #   MQTT_PASSWORD_<USER>    one per service user; a user without a password gets no account
-#   INVERTER_DEVICES BMS_DEVICES                 device URLs; their ids scope each reader's ACL
+#   INVERTER_DEVICES BMS_DEVICES HOUSE_DEVICES   device URLs; their ids scope each reader's ACL
+#   WEATHER_DEVICES
 #   MQTT_PREFIX HA_DISCOVERY_PREFIX              topic prefixes (solarstack, homeassistant)
 #
 # It must NOT print passwords, and must refuse to start a broker nobody can log in to.
@@ -54,6 +55,17 @@ device_ids() {
     done
 }
 
+# The topics of legacy sensors (`legacy+mqtt://house/kitchen?…`, devices/legacy.py): the reader
+# that re-publishes them may read `<topic>/+`.
+legacy_topics() {
+    printf '%s\n' "$1" | tr ',' '\n' | sed -n 's/^[[:space:]]*legacy+mqtt:\/\/\([^?#[:space:]]*\).*/\1/p' |
+        sed 's|^/*||; s|/*$||' | grep -v '[+#]' || true
+}
+
+# Readers that also read every device's catalogue and state, never write them: the weather
+# reader's PV forecast learns from the devices whose catalogue has role `pv_energy_today`.
+site_readers="weather"
+
 upper() { printf '%s' "$1" | tr 'a-z' 'A-Z'; }
 password_of() { printenv "MQTT_PASSWORD_$(upper "$1")" || true; }
 
@@ -99,11 +111,12 @@ done <"$template"
 
 # Reader blocks: each reader user may publish only its own devices' topics. The readers are the
 # registry's (src/solarstack/services/registry.py; tests/stack/test_registry.py keeps them equal).
-for reader in inverter bms; do
+for reader in inverter bms house weather; do
     pass=$(password_of "$reader")
     [ -n "$pass" ] || continue
     var=$(upper "$reader")_DEVICES
     ids=$(device_ids "$(printenv "$var" || true)")
+    legacy=$(legacy_topics "$(printenv "$var" || true)")
     add_user "$reader" "$pass"
     {
         printf '\n# %s: devices from %s\nuser %s\n' "$reader" "$var" "$reader"
@@ -114,6 +127,13 @@ for reader in inverter bms; do
             printf 'topic readwrite %s/device/%s/config\n' "$ha_prefix" "$id"
             printf 'topic readwrite %s/+/%s/+/config\n' "$ha_prefix" "$id"
         done
+        for topic in $legacy; do
+            printf 'topic read %s/+\n' "$topic"
+        done
+        case " $site_readers " in *" $reader "*)
+            printf 'topic read %s/+/catalog\ntopic read %s/+/state\n' "$prefix" "$prefix"
+            ;;
+        esac
     } >>"$tmp_acl"
 done
 

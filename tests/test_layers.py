@@ -102,7 +102,7 @@ def _full_imports(path: Path) -> set[str]:
 READER_MAY_IMPORT = {"solarstack.devices", "solarstack.devices.base", "solarstack.devices.registry"}
 
 
-@pytest.mark.parametrize("service", ["inverter", "bms"])
+@pytest.mark.parametrize("service", ["inverter", "bms", "house", "weather"])
 def test_reader_services_name_no_protocol(service: str) -> None:
     """A new protocol family plugs in as a codec, a device class and a registry row: the reader
     services open devices through devices/registry.py and ask them what to poll (issue 9)."""

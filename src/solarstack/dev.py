@@ -190,6 +190,9 @@ class Stack:
         devices: dict[str, list[str]] = {}
         for sim in SIMULATORS:
             devices.setdefault(sim.reader, []).append(sim.url(self.host, self.ports[f"sim_{sim.name}"]))
+        for service in SERVICES:  # in-process simulated devices (the house sensor's fake I2C bus)
+            if service.demo_devices:
+                devices.setdefault(service.name, []).append(service.demo_devices)
 
         self._build_mosquitto(devices)
         have_influx = self._build_victoria_metrics()

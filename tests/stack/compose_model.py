@@ -12,6 +12,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SECRETS = {
     "MQTT_PASSWORD_INVERTER": "pw-inverter",
     "MQTT_PASSWORD_BMS": "pw-bms",
+    "MQTT_PASSWORD_HOUSE": "pw-house",
+    "MQTT_PASSWORD_WEATHER": "pw-weather",
     "MQTT_PASSWORD_WEB": "pw-web",
     "INFLUXDB_ADMIN_PASSWORD": "pw-influx-admin",
     "INFLUX_TOKEN": "token-influx",

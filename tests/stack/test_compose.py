@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from compose_model import COMPOSE_FILE, ROOT, compose, env_file, resolved
 
+from solarstack.services.registry import SERVICES
+
 DOCKERFILES = sorted(ROOT.glob("services/**/Dockerfile"))
 PROFILES = ("", "demo", "ha")
 
@@ -116,9 +118,10 @@ def test_broker_acl_sees_the_readers_devices(compose_v2: Path, tmp_path: Path, d
     readers.remove("mosquitto")
     assert {"inverter", "bms"} <= set(readers)
     for reader in readers:
-        var = f"{reader.upper()}_DEVICES"
+        row = next(s for s in SERVICES if s.compose == reader)  # compose `house-sensor` is reader `house`
+        var = f"{row.name.upper()}_DEVICES"
         assert broker_env[var] == model["services"][reader]["environment"][var]
-        assert model["services"][reader]["environment"]["MQTT_USERNAME"] == reader
+        assert model["services"][reader]["environment"]["MQTT_USERNAME"] == row.mqtt_user
     if devices:
         assert broker_env["INVERTER_DEVICES"] == devices["INVERTER_DEVICES"]
 
@@ -134,7 +137,7 @@ def test_demo_profile_points_readers_at_simulators(compose_v2: Path, tmp_path: P
     }
     assert set(readers) >= {"inverter", "bms"}
     for name, url in readers.items():
-        host = re.match(r"[a-z0-9]+\+tcp://([^:/]+):\d+", url)
+        host = re.match(r"[a-z0-9]+\+(?:tcp|http)://([^:/]+):\d+", url)  # the weather simulator speaks HTTP
         assert host and host.group(1) in sims, f"{name} polls {url}, not a demo simulator"
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 
 import solarstack.services
 from solarstack.core.settings import CommonSettings
+from solarstack.services.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 # Read by docker compose itself, not interpolated in the file.
@@ -114,7 +115,9 @@ COMPOSE_FIXED = {"MQTT_HOST", "MQTT_USERNAME", "MQTT_PASSWORD", "STATE_DIR", "PR
 
 def test_compose_passes_every_field_with_the_model_default(compose_v2: Path, tmp_path: Path) -> None:
     """Each compose service with a settings model gets every field; unset in .env, the model default."""
-    secrets = ["MQTT_PASSWORD_INVERTER", "MQTT_PASSWORD_BMS", "MQTT_PASSWORD_WEB", "INFLUXDB_ADMIN_PASSWORD"]
+    secrets = ["MQTT_PASSWORD_INVERTER", "MQTT_PASSWORD_BMS", "MQTT_PASSWORD_HOUSE", "MQTT_PASSWORD_WEB"]
+    secrets += ["MQTT_PASSWORD_WEATHER"]
+    secrets += ["INFLUXDB_ADMIN_PASSWORD"]
     secrets += ["INFLUX_TOKEN", "GRAFANA_ADMIN_PASSWORD", "WEB_API_TOKEN"]
     env = tmp_path / ".env"
     env.write_text("".join(f"{name}=x\n" for name in secrets))
@@ -125,6 +128,7 @@ def test_compose_passes_every_field_with_the_model_default(compose_v2: Path, tmp
     compared = 0
     for model in settings_models()[1:]:
         service = model.__module__.split(".")[2]
+        service = {s.name: s.compose for s in SERVICES}.get(service, service)  # house -> house-sensor
         if service not in services:
             continue
         environment = services[service]["environment"]

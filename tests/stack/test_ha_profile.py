@@ -107,6 +107,7 @@ def test_compose_runs_the_seed_before_home_assistant(compose_v2: Path, tmp_path:
     env = tmp_path / ".env"
     env.write_text(
         "MQTT_PASSWORD_INVERTER=x\nMQTT_PASSWORD_BMS=x\nMQTT_PASSWORD_WEB=x\nINFLUXDB_ADMIN_PASSWORD=x\n"
+        "MQTT_PASSWORD_WEATHER=x\nMQTT_PASSWORD_HOUSE=x\n"
         "INFLUX_TOKEN=x\nGRAFANA_ADMIN_PASSWORD=x\nWEB_API_TOKEN=x\nMQTT_PASSWORD_HOMEASSISTANT=pw-ha\n"
     )
     cmd = [str(compose_v2), "--project-directory", str(ROOT), "--env-file", str(env), "--profile", "ha"]

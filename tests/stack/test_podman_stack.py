@@ -319,6 +319,8 @@ def _stack(podman: Podman, compose_v2: Path, tmp_path_factory: pytest.TempPathFa
         "SOLARSTACK_VERSION": "test",
         "MQTT_PASSWORD_INVERTER": "pw-inverter-test",
         "MQTT_PASSWORD_BMS": "pw-bms-test",
+        "MQTT_PASSWORD_WEATHER": "pw-weather-test",
+        "MQTT_PASSWORD_HOUSE": "pw-house-test",
         "MQTT_PASSWORD_WEB": "pw-web-test",
         "INFLUXDB_ADMIN_PASSWORD": "pw-influx-test",
         "INFLUX_TOKEN": "token-influx-test",

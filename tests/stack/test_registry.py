@@ -123,6 +123,7 @@ def test_dev_starts_every_service_and_simulator(tmp_path: Path) -> None:
         assert row.port_var in env and int(env[row.port_var]) > 0
         if row.devices_var:
             sims = [s.url("127.0.0.1", stack.ports[f"sim_{s.name}"]) for s in SIMULATORS if s.reader == row.name]
+            sims += [row.demo_devices] if row.demo_devices else []
             assert env[row.devices_var] == broker[row.devices_var] == ",".join(sims)
     if "prometheus" in children:
         jobs = prometheus_jobs((tmp_path / "prometheus.yml").read_text())
@@ -149,6 +150,8 @@ def test_compose_runs_every_service_as_registered(model: dict) -> None:
         assert f":{row.port}/health" in " ".join(svc["healthcheck"]["test"]), f"{row.name}: healthcheck port"
         devices = {k for k in env if k.endswith("_DEVICES")}
         assert devices == ({row.devices_var} if row.devices_var else set()), row.name
+        if row.demo_devices:  # with no devices configured, the reader serves its in-process demo device
+            assert row.demo_devices in env[row.devices_var], row.name
     for sim in SIMULATORS:
         svc = services[sim.compose]
         assert svc["profiles"] == ["demo"] and svc["build"]["args"]["EXTRA"] == sim.extra
@@ -239,15 +242,15 @@ def test_the_checks_catch_a_service_the_registry_lacks() -> None:
         .read_text()
         .replace(
             "scrape_configs:\n",
-            "scrape_configs:\n  - job_name: house\n    static_configs:\n      - targets: [house:9100]\n",
+            "scrape_configs:\n  - job_name: boiler\n    static_configs:\n      - targets: [boiler:9100]\n",
         )
     )
     assert disagreement("prometheus/prometheus.yml", prometheus_jobs(prom), NAMES) == [
-        "prometheus/prometheus.yml names 'house', which the registry lacks"
+        "prometheus/prometheus.yml names 'boiler', which the registry lacks"
     ]
-    entry = (ROOT / "mosquitto" / "entrypoint.sh").read_text().replace("for reader in ", "for reader in house ")
-    assert "house" in entrypoint_readers(entry) - READERS
+    entry = (ROOT / "mosquitto" / "entrypoint.sh").read_text().replace("for reader in ", "for reader in boiler ")
+    assert "boiler" in entrypoint_readers(entry) - READERS
     acl = (ROOT / "mosquitto" / "acl.template").read_text() + "\nuser weather\ntopic read x\n"
     assert "weather" in acl_template_users(acl)
-    docs = (ROOT / "docs" / "services.md").read_text().replace("| `web` |", "| `house` | x |\n| `web` |", 1)
-    assert "house" in {row[0].strip("`") for row in docs_tables(docs)[0]}
+    docs = (ROOT / "docs" / "services.md").read_text().replace("| `web` |", "| `boiler` | x |\n| `web` |", 1)
+    assert "boiler" in {row[0].strip("`") for row in docs_tables(docs)[0]}

@@ -25,6 +25,9 @@ ENUM       ``sensor`` with device_class ``enum`` and ``options`` (the labels)
 TEXT       ``sensor`` without unit or state_class
 BOOL       ``binary_sensor``; the JSON true/false becomes ON/OFF in the template
 ARRAY      one ``sensor`` per element, ``<key>_01`` ..., count from `array_sizes`
+series     a row with `attribute_of` (a 48-hour forecast): no entity; it is an attribute
+           (``json_attr_t``) of the entity of the field it names
+expiring   a row with `expire_after`: ``exp_aft`` (HA shows it unavailable when no state came)
 Setting    ``select`` (options) or ``number`` (min/max/step, box), commanding
            ``<prefix>/<device>/set/<key>`` and showing the read-back field
 =========  ==========================================================================
@@ -171,7 +174,17 @@ def _sensor(device: str, f: Field, object_id: str, name: str, template: str, num
 
 
 def field_entities(device: str, f: Field, array_size: int | None = None) -> list[Entity]:
-    """The HA entities one field row becomes (one, or one per array element)."""
+    """The HA entities one field row becomes (none for a series shown as an attribute)."""
+    if f.attribute_of:
+        return []
+    made = _field_entities(device, f, array_size)
+    if f.expire_after:
+        for e in made:
+            e.config["exp_aft"] = f.expire_after
+    return made
+
+
+def _field_entities(device: str, f: Field, array_size: int | None) -> list[Entity]:
     if f.kind is Kind.BOOL:
         cfg = _common(device, f.key, "binary_sensor", f.title, f.icon)
         cfg.update(val_tpl=_BOOL_TEMPLATE.format(k=f.key), pl_on="ON", pl_off="OFF")
@@ -255,6 +268,17 @@ def entities(
     seen: set[tuple[str, str]] = set()
     out: list[Entity] = []
     rows = [e for f in fields for e in field_entities(device, f, sizes.get(f.key))]
+    attributes: dict[str, list[str]] = {}
+    for f in fields:
+        if f.attribute_of:
+            attributes.setdefault(f.attribute_of, []).append(f.key)
+    for e in rows:
+        keys = attributes.get(e.object_id)
+        if keys and e.stateful:
+            # HA reads a dict from the state topic: the series ride on one entity, not 48.
+            pairs = ", ".join(f"'{k}': value_json.{k}" for k in keys)
+            e.config["json_attr_t"] = state_topic(prefix, device)
+            e.config["json_attr_tpl"] = f"{{{{ {{{pairs}}} | tojson }}}}"
     by_key: dict[str, Field] = {}
     for f in fields:
         by_key.setdefault(f.key, f)

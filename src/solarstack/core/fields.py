@@ -63,6 +63,7 @@ UNITS: Mapping[str, Unit] = {
     "mm": Unit("precipitation", "millimetres"),
     "W/m²": Unit("irradiance", "watts_per_square_metre"),
     "°": Unit(None, "degrees"),
+    "g/m³": Unit(None, "grams_per_cubic_metre"),  # absolute humidity
 }
 
 
@@ -91,6 +92,10 @@ class Field(NamedTuple):
     role: str | None = None  # what the value means to consumers: one of core.catalog.ROLES
     group: str | None = None  # where it belongs on a page: one of core.catalog.GROUPS
     precision: int | None = None  # decimals worth showing (HA suggested_display_precision)
+    # A series (a 48-hour forecast) shown in HA as an attribute of the entity of this field key,
+    # not as entities of its own; metrics, catalogue and collector still see the row.
+    attribute_of: str | None = None
+    expire_after: int | None = None  # seconds without a state update before HA shows it unavailable
 
     @property
     def title(self) -> str:

@@ -29,6 +29,9 @@ FAMILIES: dict[str, Family] = {
     "daly": Family("solarstack.devices.bms", ("battery",)),
     "vedirect": Family("solarstack.devices.bms", ("shunt",)),
     "jk02": Family("solarstack.devices.bms_ble", ("battery",)),
+    "bme280": Family("solarstack.devices.bme280", ("house",)),
+    "legacy": Family("solarstack.devices.legacy", ("house",)),
+    "openmeteo": Family("solarstack.devices.openmeteo", ("weather",)),
 }
 
 

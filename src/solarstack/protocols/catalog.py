@@ -77,7 +77,7 @@ def _own(protocol: str) -> Callable[[], Codec]:
 #: protocol name -> factory of its Codec
 CODECS: dict[str, Callable[[], Codec]] = {
     "pi30": _Pi30,
-    **{p: _own(p) for p in ("jk02", "jkserial", "daly", "vedirect")},
+    **{p: _own(p) for p in ("jk02", "jkserial", "daly", "vedirect", "bme280", "openmeteo")},
 }
 
 

@@ -31,6 +31,9 @@ class Service(NamedTuple):
     port_var: str = "METRICS_PORT"  # the variable that sets `port`
     devices_var: str | None = None  # readers: <NAME>_DEVICES; its device ids scope the reader's ACL
     folder: str | None = None  # services/<folder>/: files only this service needs (none do yet)
+    # readers whose demo device needs no simulator process (the house sensor's fake I2C bus lives
+    # in the reader): the URL `solarstack dev` and compose's default give it
+    demo_devices: str | None = None
 
     @property
     def mqtt_user(self) -> str:
@@ -54,6 +57,8 @@ class Simulator(NamedTuple):
     protocol: str  # the protocol it speaks, first part of the reader's device URL
     args: tuple[str, ...] = ()  # simulator options before `--tcp`
     extra: str = "sim"
+    transport: str = "tcp"  # second part of the reader's device URL (`http` for a web API)
+    options: str = ""  # more device-URL options for the demo (`&`-joined), after `name=`
 
     def command(self, host: str, port: int | None = None) -> tuple[str, ...]:
         """Arguments after `solarstack`: serve on host:port (the demo port unless given)."""
@@ -61,7 +66,8 @@ class Simulator(NamedTuple):
 
     def url(self, host: str, port: int | None = None) -> str:
         """The device URL its reader polls."""
-        return f"{self.protocol}+tcp://{host}:{self.port if port is None else port}?name={self.device}"
+        url = f"{self.protocol}+{self.transport}://{host}:{self.port if port is None else port}?name={self.device}"
+        return f"{url}&{self.options}" if self.options else url
 
 
 # In start order: readers first, the web last (it then sees retained state at once).
@@ -70,12 +76,34 @@ SERVICES: tuple[Service, ...] = (
         "inverter", "solarstack.services.inverter.main", "inverter", "inverter", 9100, devices_var="INVERTER_DEVICES"
     ),
     Service("bms", "solarstack.services.bms.main", "bms", "bms", 9100, devices_var="BMS_DEVICES"),
+    Service("weather", "solarstack.services.weather.main", "weather", "weather", 9100, devices_var="WEATHER_DEVICES"),
+    Service(
+        "house",
+        "solarstack.services.house.main",
+        "house",
+        "house-sensor",
+        9100,
+        devices_var="HOUSE_DEVICES",
+        demo_devices="bme280+i2c://1/0x76?name=house&fake=plant",
+    ),
     Service("web", "solarstack.services.web.main", "web", "web", 8080, port_var="WEB_PORT"),
 )
 
 SIMULATORS: tuple[Simulator, ...] = (
     Simulator("inverter", "solarstack.sim.inverter", "sim-inverter", 8899, "inverter", "inverter", "pi30"),
     Simulator("bms", "solarstack.sim.bms", "sim-bms", 8898, "bms", "bms", "jkserial", ("--protocol", "jkserial")),
+    # the plant's site (latitude 45, solar time = UTC) and its 4 kWp as an east and a west roof
+    Simulator(
+        "weather",
+        "solarstack.sim.weather",
+        "sim-weather",
+        8897,
+        "weather",
+        "weather",
+        "openmeteo",
+        transport="http",
+        options="latitude=45&longitude=0&timezone=GMT&arrays=east:2.2:30:90:14;west:2.2:30:270:14",
+    ),
 )
 
 #: MQTT users that are not solarstack services: Home Assistant (compose profile `ha`) and the
