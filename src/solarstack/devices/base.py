@@ -90,3 +90,39 @@ class Device(Protocol):
     def table(self, command: str) -> FieldTable: ...
 
     def close(self) -> None: ...
+
+
+class OneCommand:
+    """The face of a device that answers one read command and takes no settings (house
+    sensors, the weather): what it polls, lists and refuses. A subclass sets `command`."""
+
+    protocol: str
+    command: str
+
+    def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
+        return ((self.command, fast),)
+
+    def counters(self) -> tuple[Counter, ...]:
+        return ()
+
+    def queries(self) -> tuple[str, ...]:
+        return (self.command,)
+
+    def default_commands(self) -> tuple[str, ...]:
+        return (self.command,)
+
+    def settings(self) -> tuple[Setting, ...]:
+        return ()
+
+    def apply(self, setting: str, value: str) -> SetResult:
+        return SetResult(False, setting, value, f"{self.protocol} devices take no settings")
+
+    def is_query(self, command: str) -> bool:
+        return command.lower() == self.command
+
+    def check_command(self, command: str) -> None:
+        """ConfigError (one line) for anything but `command`."""
+        if not self.is_query(command):
+            from solarstack.core.errors import ConfigError
+
+            raise ConfigError(f"{self.protocol} has one command, {self.command!r} (got {command!r})")

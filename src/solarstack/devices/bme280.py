@@ -29,10 +29,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from solarstack.core.device_url import DeviceURL
-from solarstack.core.energy import Counter
 from solarstack.core.errors import ConfigError, FrameError, ProtocolError, SolarstackError
-from solarstack.core.fields import FieldTable, Reading, Setting, Value
-from solarstack.devices.base import Identity, SetResult
+from solarstack.core.fields import FieldTable, Reading, Value
+from solarstack.devices.base import Identity, OneCommand
 from solarstack.protocols import bme280 as codec
 from solarstack.transports.i2c import I2CDevice, open_i2c
 
@@ -44,8 +43,9 @@ MANUFACTURER = "Bosch Sensortec"
 OVERSAMPLING = {1: 1, 2: 2, 4: 3, 8: 4, 16: 5}
 
 
-class Bme280Device:
+class Bme280Device(OneCommand):
     protocol = "bme280"
+    command = COMMAND
     kind = "house"
     energy_command: str | None = None
 
@@ -113,7 +113,7 @@ class Bme280Device:
         return Identity(manufacturer=MANUFACTURER, model=self.model)
 
     def query(self, command: str) -> Reading:
-        self._check(command)
+        self.check_command(command)
         import bme280 as library  # RPi.bme280
 
         with self._lock:
@@ -139,33 +139,8 @@ class Bme280Device:
 
     # -- the Device face ------------------------------------------------------------------------
 
-    def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
-        return ((COMMAND, fast),)
-
-    def counters(self) -> tuple[Counter, ...]:
-        return ()
-
-    def queries(self) -> tuple[str, ...]:
-        return (COMMAND,)
-
-    def default_commands(self) -> tuple[str, ...]:
-        return (COMMAND,)
-
-    def settings(self) -> tuple[Setting, ...]:
-        return ()
-
-    def apply(self, setting: str, value: str) -> SetResult:
-        return SetResult(False, setting, value, "a BME280 takes no settings")
-
-    def is_query(self, command: str) -> bool:
-        return command.lower() == COMMAND
-
-    def _check(self, command: str) -> None:
-        if not self.is_query(command):
-            raise ConfigError(f"bme280 has one command, {COMMAND!r} (got {command!r})")
-
     def table(self, command: str) -> FieldTable:
-        self._check(command)
+        self.check_command(command)
         return codec.table(humidity=self.model != "BMP280", altitude=self.altitude is not None)
 
     def close(self) -> None:

@@ -30,10 +30,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from solarstack.core.device_url import DeviceURL
-from solarstack.core.energy import Counter
 from solarstack.core.errors import ConfigError, DeviceTimeout
-from solarstack.core.fields import FieldTable, Reading, Setting, Value
-from solarstack.devices.base import Identity, SetResult
+from solarstack.core.fields import FieldTable, Reading, Value
+from solarstack.devices.base import Identity, OneCommand
 from solarstack.protocols import bme280 as codec
 
 log = logging.getLogger(__name__)
@@ -51,8 +50,9 @@ QUANTITIES = {
 DEFAULT_STALE = 600.0
 
 
-class LegacySensor:
+class LegacySensor(OneCommand):
     protocol = "legacy"
+    command = COMMAND
     kind = "house"
     energy_command: str | None = None
 
@@ -95,7 +95,7 @@ class LegacySensor:
             self._latest[quantity] = (value, time.monotonic(), datetime.now(UTC))
 
     def query(self, command: str) -> Reading:
-        self._check(command)
+        self.check_command(command)
         now = time.monotonic()
         with self._lock:
             fresh = {q: (v, ts) for q, (v, at, ts) in self._latest.items() if now - at <= self.stale}
@@ -112,7 +112,7 @@ class LegacySensor:
         return Reading(self.id, stamp, {k: v for k, v in values.items() if k in keys}, fields)
 
     def table(self, command: str) -> FieldTable:
-        self._check(command)
+        self.check_command(command)
         q = self.quantities
         rows = [codec.TEMPERATURE] if "temperature" in q else []
         if "humidity" in q:
@@ -126,31 +126,6 @@ class LegacySensor:
 
     def identify(self, values: Mapping[str, Value]) -> Identity:
         return Identity(model=f"MQTT {self.topic}/+")
-
-    def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
-        return ((COMMAND, fast),)
-
-    def counters(self) -> tuple[Counter, ...]:
-        return ()
-
-    def queries(self) -> tuple[str, ...]:
-        return (COMMAND,)
-
-    def default_commands(self) -> tuple[str, ...]:
-        return (COMMAND,)
-
-    def settings(self) -> tuple[Setting, ...]:
-        return ()
-
-    def apply(self, setting: str, value: str) -> SetResult:
-        return SetResult(False, setting, value, "a legacy sensor takes no settings")
-
-    def is_query(self, command: str) -> bool:
-        return command.lower() == COMMAND
-
-    def _check(self, command: str) -> None:
-        if not self.is_query(command):
-            raise ConfigError(f"legacy sensors have one command, {COMMAND!r} (got {command!r})")
 
     def close(self) -> None:
         pass

@@ -25,10 +25,9 @@ from datetime import UTC, datetime
 
 from solarstack.core import pvforecast
 from solarstack.core.device_url import DeviceURL
-from solarstack.core.energy import Counter
 from solarstack.core.errors import ConfigError, ProtocolError
-from solarstack.core.fields import Field, FieldTable, Kind, Reading, Setting, Value
-from solarstack.devices.base import Identity, SetResult
+from solarstack.core.fields import Field, FieldTable, Kind, Reading, Value
+from solarstack.devices.base import Identity, OneCommand
 from solarstack.protocols import openmeteo
 from solarstack.transports.http import HttpTransport
 
@@ -54,8 +53,9 @@ LEARNING: FieldTable = (
 Correction = Callable[[], tuple[list[float], float | None]]
 
 
-class OpenMeteoDevice:
+class OpenMeteoDevice(OneCommand):
     protocol = openmeteo.PROTOCOL
+    command = COMMAND
     kind = "weather"
     energy_command = None
 
@@ -95,30 +95,8 @@ class OpenMeteoDevice:
     def identify(self, values: Mapping[str, Value]) -> Identity:
         return Identity(manufacturer="Open-Meteo", model="Forecast API", sw_version=None)
 
-    def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
-        return ((COMMAND, fast),)
-
-    def counters(self) -> tuple[Counter, ...]:
-        return ()
-
-    def queries(self) -> tuple[str, ...]:
-        return (COMMAND,)
-
-    def default_commands(self) -> tuple[str, ...]:
-        return (COMMAND,)
-
-    def is_query(self, command: str) -> bool:
-        return command == COMMAND
-
-    def settings(self) -> tuple[Setting, ...]:
-        return ()
-
-    def apply(self, setting: str, value: str) -> SetResult:
-        return SetResult(False, setting, value, "the weather takes no settings")
-
     def table(self, command: str) -> FieldTable:
-        if command != COMMAND:
-            raise ConfigError(f"openmeteo has no command {command!r}; it has {COMMAND!r}")
+        self.check_command(command)
         return self._table
 
     def close(self) -> None:
