@@ -3,7 +3,8 @@
 The demo site publishes device catalogues and no Home Assistant discovery (HA_DISCOVERY=off):
 every title, unit, role and setting a page shows comes from the catalogues. Every page in
 both themes must render live values from the demo site's devices, a new
-state must reach the open page within 2 s over SSE, and the settings console must change
+state must reach the open page within 2 s over SSE, the house page must draw the real weather
+device's 48 h forecast and its PV forecast against the inverter's PV history, and the settings console must change
 the inverter's output priority and show the read-back. Screenshots of every page in both
 themes land in artifacts/screenshots/ (gitignored) for a human to look at.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,7 @@ def severe_errors(driver: Any) -> list[str]:
 def test_theme_end_to_end(browser: Any, web_server: WebServer, site: DemoSite, theme: str) -> None:
     """One server per theme (start-up is the slow part): pages, live updates, the console."""
     every_page_renders_live_values(browser, web_server, site, theme)
+    house_page_shows_climate_weather_and_forecasts(browser, web_server, site, theme)
     charts_zoom_by_dragging(browser, web_server, site, "/charts" if theme == "standard" else "/charts/lcars")
     new_state_appears_within_two_seconds(browser, web_server, site, "/" if theme == "standard" else "/lcars")
     settings_console_changes_output_priority(
@@ -134,9 +137,11 @@ def every_page_renders_live_values(browser: Any, web_server: WebServer, site: De
             and text_of(browser, '[data-pack="pack1"] [data-stat="delta"]').endswith("mV")
         ),
         "house": lambda: (
-            text_of(browser, '[data-device="house"][data-key="humidity"]') == "48 %"
-            and text_of(browser, '[data-device="weather"][data-key="wind_speed"]') == "11 km/h"
-            and browser.execute_script("return Chart.getChart(document.getElementById('forecast-chart')) !== undefined")
+            text_of(browser, '[data-device="house"][data-key="humidity"]') == "48.0 %"
+            and text_of(browser, '[data-device="weather"][data-key="wind_speed"]')
+            == f"{state['weather']['wind_speed']:.1f} km/h"
+            and drawn_series(browser, "forecast-chart") != {}
+            and "PV actual" in " ".join(drawn_series(browser, "pv-chart"))
         ),
         "settings": lambda: (
             len(browser.find_elements(By.CSS_SELECTOR, 'select[data-setting="output_source_priority"] option')) == 3
@@ -207,6 +212,80 @@ def catalogue_meaning_shows(browser: Any, page: str) -> None:
         )
         assert suggestions == ["QFLAG", "QMOD", "QPIGS", "QPIRI", "QPIWS"]  # the inverter's catalogue
         assert not browser.find_elements(By.CSS_SELECTOR, '[data-settings="pack1"]')  # a BMS has no settings
+
+
+def drawn_series(driver: Any, canvas_id: str) -> dict[str, int]:
+    """Label -> number of points of each dataset Chart.js draws on the canvas ({} when none)."""
+    return dict(
+        driver.execute_script(
+            "const c = Chart.getChart(document.getElementById(arguments[0]));"
+            "return c ? c.data.datasets.map(d => [d.label, d.data.length]) : []",
+            canvas_id,
+        )
+    )
+
+
+def house_page_shows_climate_weather_and_forecasts(
+    browser: Any, web_server: WebServer, site: DemoSite, theme: str
+) -> None:
+    """The house page from the real BME280 and Open-Meteo catalogues: indoor values, the weather
+    now, the 48 h forecast by unit and the PV forecast against the inverter's pv_power history."""
+    for _ in range(3):
+        site.step()  # a few inverter states, so the web's history has PV actually produced
+    state = site.step()
+    open_page(browser, web_server.url + PAGES["house"][0 if theme == "standard" else 1])
+    weather = state["weather"]
+    wait_for(
+        lambda: (
+            text_of(browser, '[data-device="house"][data-key="temperature"]')
+            == f"{state['house']['temperature']:.2f} °C"
+            and text_of(browser, '[data-device="weather"][data-key="condition"]') == weather["condition"]
+            and len(drawn_series(browser, "pv-chart")) == 2
+        ),
+        5,
+        what=f"{theme} house page",
+    )
+    indoor = dict(dl_rows(browser, "#indoor"))
+    assert indoor["Dew point"] == f"{state['house']['dew_point']:.1f} °C", indoor
+    assert indoor["Sea-level pressure"] == f"{state['house']['sea_level_pressure']:,.1f} hPa", indoor
+    now = dict(dl_rows(browser, "#weather-now"))
+    assert now["Outdoor temperature"] == f"{weather['temperature']:.1f} °C", now
+    # only the current conditions: no forecast figures, no diagnostics, no series joined into text
+    assert "Forecast from" not in now and "WMO weather code" not in now and len(now) >= 10, now
+    pv = dict(dl_rows(browser, "#pv-figures"))
+    for label, key in (("PV forecast today", "pv_forecast_today"), ("PV forecast tomorrow", "pv_forecast_tomorrow")):
+        number, unit = pv[label].split()
+        assert unit == "kWh" and abs(float(number) - weather[key]) <= 0.0051, pv  # 2 decimals (precision)
+
+    # The 48 h forecast: every hourly weather series, 48 points each, from forecast_start;
+    # temperature, percentages and irradiance each on an axis of their own.
+    forecast = drawn_series(browser, "forecast-chart")
+    assert forecast == {
+        "Hourly temperature (°C)": 48,
+        "Hourly cloud cover (%)": 48,
+        "Hourly precipitation probability (%)": 48,
+        "Hourly irradiance (W/m²)": 48,
+        "Irradiance on east, next 48 h (W/m²)": 48,
+        "Irradiance on west, next 48 h (W/m²)": 48,
+    }, forecast
+    first_x, axes = browser.execute_script(
+        "const c = Chart.getChart(document.getElementById('forecast-chart'));"
+        "return [c.data.datasets[0].data[0].x, Object.keys(c.scales).filter(k => k !== 'x').length]"
+    )
+    start = datetime.fromisoformat(weather["forecast_start"].replace("Z", "+00:00")).timestamp()
+    assert (first_x, axes) == (start, 3)
+
+    # PV forecast (48 h ahead, W) against what the inverter's pv_power field produced.
+    pv_chart = drawn_series(browser, "pv-chart")
+    assert pv_chart["PV forecast, next 48 h (W)"] == 48, pv_chart
+    assert pv_chart["PV actual · Inverter (W)"] >= 3, pv_chart
+    peak = browser.execute_script(
+        "return Math.max(...Chart.getChart(document.getElementById('pv-chart')).data.datasets[0].data.map(p => p.y))"
+    )
+    assert peak == max(weather["pv_forecast_power"]) > 0
+    browser.execute_script("document.getElementById('pv-chart').scrollIntoView({block: 'center', behavior: 'instant'})")
+    browser.save_screenshot(str(SCREENSHOTS / f"{theme}-house-forecast.png"))
+    assert severe_errors(browser) == [], f"{theme} house"
 
 
 def charts_zoom_by_dragging(browser: Any, web_server: WebServer, site: DemoSite, path: str) -> None:

@@ -6,7 +6,10 @@ their energy counters (PI30's derived `grid_power` included) and the PI30 settin
 allow-list fitted to the unit — and NO Home Assistant discovery, as with HA_DISCOVERY=off;
 inverter state decoded by the PI30 codec from reply frames (the QPIGS and QPIRI payloads
 are the examples in the mpp-solar project's README/docs, a real PIP-5048 answer); a JK BMS
-pack with 16 cells; a BME280 house sensor; a weather device.
+pack with 16 cells; a BME280 house sensor (protocols/bme280.py's table and `values`); the
+weather device as the weather reader has it — devices/openmeteo.py asking the Open-Meteo
+simulator (sim/weather.py) over real HTTP once at start, its 48 h series and PV forecast
+for two planes included.
 It also answers commands on `.../set/<setting>` and `.../query` the way a reader does:
 the `core.command` envelope unpacked (a stale one refused), the PI30 `setter_command`
 range check, then a read-back in the state — so the console round-trip runs end to end.
@@ -36,14 +39,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from solarstack.core import catalog
 from solarstack.core import command as command_payload
+from solarstack.core.device_url import parse_device_url
 from solarstack.core.errors import SettingError
-from solarstack.core.fields import Field, Kind
+from solarstack.core.fields import Reading
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings, load
+from solarstack.devices import openmeteo as openmeteo_device
 from solarstack.devices.bms import BATTERY_COUNTERS
-from solarstack.protocols import jk02, pi30
+from solarstack.protocols import bme280, jk02, pi30
 from solarstack.protocols.pi30.energy import PI30_COUNTERS
 from solarstack.services.web.settings import WebSettings
+from solarstack.sim.plant import Plant
+from solarstack.sim.weather import WeatherServer
 from support import free_port, wait_for
 
 # mpp-solar docs, PIP-5048MS: QPIGS and QPIRI answers (payload between "(" and the CRC).
@@ -51,18 +58,9 @@ QPIGS = "000.0 00.0 230.0 49.9 0161 0119 003 460 57.50 012 100 0069 0014 103.8 5
 QPIRI = "230.0 21.7 230.0 50.0 21.7 5000 4000 48.0 46.0 42.0 56.4 54.0 0 10 010 1 0 0 6 01 0 0 54.0 0 1"
 TOKEN = "test-token-0123456789"
 
-HOUSE_FIELDS = (
-    Field("temperature", unit="°C", label="Living room temperature", role="indoor_temperature", group="climate"),
-    Field("humidity", unit="%", device_class="humidity", label="Humidity", role="humidity", group="climate"),
-    Field("pressure", unit="hPa", label="Air pressure", role="pressure", group="climate"),
-)
-WEATHER_FIELDS = (
-    Field("temperature", unit="°C", label="Outside temperature", group="weather", precision=1),
-    Field("cloud_cover", unit="%", label="Cloud cover", group="weather", precision=0),
-    Field("wind_speed", unit="km/h", label="Wind", group="weather", precision=0),
-    Field("forecast_temperature", kind=Kind.ARRAY, unit="°C", label="Forecast temperature", group="forecast"),
-    Field("forecast_pv_power", kind=Kind.ARRAY, unit="W", label="Forecast PV power", group="forecast"),
-)
+HOUSE_FIELDS = bme280.table(altitude=True)
+#: The weather reader's device: PV planes as in docs/weather.md, an east and a west roof.
+WEATHER_URL = "openmeteo+http://{address}?name=weather&latitude=45&longitude=7&arrays=east:2:30:90;west:2:30:270"
 #: What the inverter reader's catalogue lists: the PI30 tables it polls and the counters'
 #: fields (energy totals, today's figures, the derived grid power).
 INVERTER_QUERIES = ("QPIGS", "QPIRI", "QMOD", "QPIWS", "QFLAG")
@@ -105,6 +103,7 @@ class DemoSite:
     def start(self) -> DemoSite:
         self.client.start()
         assert self.client.wait_connected(5), "demo site could not reach the broker"
+        self.weather = self._fetch_weather()
         self.client.subscribe(f"{self.prefix}/inverter/set/+", self._on_set)
         self.client.subscribe(f"{self.prefix}/inverter/query", self._on_query)
         self.client.subscribe(f"{self.prefix}/+/refresh", self._on_refresh)
@@ -117,6 +116,24 @@ class DemoSite:
 
     def stop(self) -> None:
         self.client.stop()
+
+    @staticmethod
+    def _fetch_weather() -> Reading:
+        """One `forecast` of the real weather device against the simulator, then the simulator stops."""
+        server = WeatherServer(("127.0.0.1", 0), Plant())
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            device = openmeteo_device.open_device(
+                parse_device_url(WEATHER_URL.format(address=f"127.0.0.1:{server.server_address[1]}"))
+            )
+            try:
+                return device.query(openmeteo_device.COMMAND)
+            finally:
+                device.close()
+        finally:
+            server.shutdown()
+            server.server_close()
 
     # -- what the readers publish -----------------------------------------------------
 
@@ -140,14 +157,16 @@ class DemoSite:
                 array_sizes={"cell_voltages": 16, "cell_resistances": 16},
             ),
             "house": catalog.build(
-                {"id": "house", "name": "House", "kind": "house", "protocol": "bme280", "model": "BME280"},
+                {"id": "house", "name": "Living room", "kind": "house", "protocol": "bme280", "model": "BME280"},
                 HOUSE_FIELDS,
             ),
             "weather": catalog.build(
-                {"id": "weather", "name": "Weather", "kind": "weather", "protocol": "open-meteo",
-                 "model": "Open-Meteo"},
-                WEATHER_FIELDS,
-                array_sizes={"forecast_temperature": 48, "forecast_pv_power": 48},
+                {"id": "weather", "name": "Weather", "kind": "weather", "protocol": "openmeteo",
+                 "manufacturer": "Open-Meteo", "model": "Forecast API"},
+                self.weather.fields,
+                (),
+                ("forecast",),
+                array_sizes={k: len(v) for k, v in self.weather.values.items() if isinstance(v, list)},
             ),
         }  # fmt: skip
 
@@ -201,20 +220,8 @@ class DemoSite:
                     "battery_energy_charged_today": 1.5,
                     "battery_energy_discharged_today": 0.5,
                 },
-                "house": {
-                    "temperature": round(21.0 + 0.5 * wave + 0.01 * t % 1, 2),
-                    "humidity": 48.0,
-                    "pressure": 1013.2,
-                },
-                "weather": {
-                    "temperature": 12.5,
-                    "cloud_cover": 30,
-                    "wind_speed": 11.0,
-                    "forecast_temperature": [round(12 + 4 * math.sin(h / 24 * 2 * math.pi), 1) for h in range(48)],
-                    "forecast_pv_power": [
-                        round(max(0.0, 3000 * math.sin((h % 24 - 6) / 12 * math.pi))) for h in range(48)
-                    ],
-                },
+                "house": bme280.values(21.0 + 0.5 * wave, 1013.2, 48.0, altitude=120.0),
+                "weather": dict(self.weather.values),
             }
         stamp = now_iso()
         states = {device: {"ts": stamp, **state} for device, state in states.items()}
