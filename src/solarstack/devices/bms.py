@@ -63,15 +63,18 @@ class BmsDevice(Device, Protocol):
     def poll_budget(self, command: str) -> float: ...
 
 
-class Pack:
+class Pack(ABC):
     """What every battery pack (and shunt) tells a reader: it polls one command, its
     counters integrate voltage times current, and its identity comes with its readings."""
 
+    protocol = ""
     kind = "battery"
     manufacturer = ""
+    #: identity a pack tells apart from its readings (JK BLE: its device-info frame)
+    device_info: Mapping[str, Value] = {}
 
-    def default_commands(self) -> tuple[str, ...]:
-        raise NotImplementedError  # every pack class defines it
+    @abstractmethod
+    def default_commands(self) -> tuple[str, ...]: ...
 
     @property
     def energy_command(self) -> str:
@@ -85,7 +88,7 @@ class Pack:
 
     def identify(self, values: Mapping[str, Value]) -> Identity:
         """Firmware, serial and model where the pack reported them (BLE: its device-info frame)."""
-        seen = {**getattr(self, "device_info", {}), **values}
+        seen = {**self.device_info, **values}
 
         def first(*keys: str) -> str | None:
             found = next((seen[k] for k in keys if seen.get(k) not in (None, "")), None)
@@ -93,19 +96,17 @@ class Pack:
 
         return Identity(
             manufacturer=self.manufacturer,
-            model=first("model", "product_id") or getattr(self, "protocol", None),
+            model=first("model", "product_id") or self.protocol,
             serial_number=first("serial_number", "device_id"),
             sw_version=first("software_version", "firmware"),
             hw_version=first("hardware_version"),
         )
 
 
-class StreamBms(Pack, ABC):
+class StreamBms(Pack):
     """What the three stream protocols share: the exchange loop and the Device face.
     Each protocol's subclass says what it asks (`default_commands`), how (`query`) and
     what comes back (`table`)."""
-
-    protocol = ""
 
     def __init__(self, device_id: str, transport: Transport, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.id = device_id
@@ -159,9 +160,6 @@ class StreamBms(Pack, ABC):
 
     def commands(self) -> tuple[str, ...]:
         return self.default_commands()
-
-    @abstractmethod
-    def default_commands(self) -> tuple[str, ...]: ...
 
     @abstractmethod
     def query(self, command: str) -> Reading: ...
