@@ -116,6 +116,7 @@ class DeviceReader:
         max_gap_polls: float = 3.0,
         stall_after: float | None = None,
         commands: TokenBucket | None = None,
+        mark_stale: bool = False,
     ) -> None:
         for s in schedules:
             if not device.is_query(s.command):
@@ -133,6 +134,9 @@ class DeviceReader:
         self._busy_refused = 0
         self._busy_logged_at = -BUSY_LOG_SECONDS
         self.name = name or device.id.replace("_", " ").title()
+        # a poll that failed all its attempts re-sends the last state with `stale: true` (a device
+        # whose readings say `stale: false`, like the weather: its last forecast stays useful)
+        self.mark_stale = mark_stale
         self.info = self._device_info(Identity())
         self._identified = False  # identity asked again once the first reading is in
         self._introduced = False  # identity asked at start: catalogue and discovery may go out
@@ -186,6 +190,7 @@ class DeviceReader:
             retries=retries,
             timeout=poll_timeout,
             breaker=breaker,
+            on_failure=self._on_failure,
             on_available=self._on_available,
             metrics=metrics,
         )
@@ -347,6 +352,13 @@ class DeviceReader:
         consumer never sees a catalogue without the identity."""
         if self._introduced:
             self.publish_discovery()
+
+    def _on_failure(self, command: str, error: Exception) -> None:
+        if not self.mark_stale or not self.state or self.state.get("stale") is True:
+            return
+        self.state["stale"] = True
+        self._publish_state()
+        log.warning("%s: %s failed; the last good state stays published, marked stale", self.device.id, command)
 
     def _on_available(self, up: bool) -> None:
         self.mqtt.publish(self._availability, "online" if up else "offline", 1, True)

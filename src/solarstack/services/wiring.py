@@ -41,6 +41,7 @@ class Plan(NamedTuple):
     retries: int = 3
     breaker: CircuitBreaker | None = None
     poll_timeout: float | None = None
+    mark_stale: bool = False  # see DeviceReader
 
 
 def open_devices(
@@ -75,6 +76,7 @@ def build_readers(
             retries=p.retries,
             breaker=p.breaker,
             poll_timeout=p.poll_timeout,
+            mark_stale=p.mark_stale,
         )
         if metrics is not None:
             metrics.bind_mqtt(reader.mqtt)

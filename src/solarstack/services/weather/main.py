@@ -5,7 +5,7 @@ shared wiring (services/wiring.py) every WEATHER_INTERVAL_SECONDS. Around it:
 
 - **stale**: a fetch that fails (HTTP error, 429, timeout, malformed JSON — the poller
   retries with backoff and logs one line) leaves the last good state published, re-sent
-  with `stale: true`; the next good answer clears it. Discovery carries `expire_after`.
+  with `stale: true` by the shared reader (`Plan.mark_stale`); the next good answer clears it. Discovery carries `expire_after`.
 - **learning** (services/weather/learning.py): the inverters' PV energy today, found by
   catalogue role `pv_energy_today` on `<prefix>/+/catalog` and read from their state, is
   compared each evening with the day's model forecast; the per-hour correction and the
@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Sequence
-from typing import Any
 
 from solarstack.core.device_url import DeviceURL
 from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.poller import CircuitBreaker, Schedule
 from solarstack.core.runtime import run_from_env
-from solarstack.core.topics import Topics
 from solarstack.devices import registry
 from solarstack.devices.base import Device
 from solarstack.services.reader import DeviceReader
@@ -46,45 +43,12 @@ WEATHER_LONGITUDE, WEATHER_TIMEZONE, WEATHER_INTERVAL_SECONDS (600), WEATHER_PV_
 (east:5.2:30:90:14,west:4.8:30:270:14), WEATHER_LEARN_HOUR, WEATHER_TIMEOUT,
 WEATHER_RETRIES, and the shared MQTT_*, HA_DISCOVERY*, STATE_DIR, METRICS_PORT, LOG_*."""
 
-#: How often the stale flag and the evening learning are looked at, seconds.
+#: How often the evening learning is looked at, seconds.
 TICK_SECONDS = 1.0
 
 
-class _Watched:
-    """The device, with a note of whether its last fetch failed (any attempt)."""
-
-    def __init__(self, device: Device) -> None:
-        self._device = device
-        self.failed = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._device, name)
-
-    def query(self, command: str) -> Any:
-        try:
-            reading = self._device.query(command)
-        except Exception:
-            self.failed = True
-            raise
-        self.failed = False
-        return reading
-
-
-def mark_stale(reader: DeviceReader, topics: Topics) -> None:
-    """Re-send the last good state with `stale: true` (its `ts` stays the time it was fetched)."""
-    if not reader.state or reader.state.get("stale") is True:
-        return
-    reader.state["stale"] = True
-    payload = {"ts": reader.state.get("ts"), **{k: v for k, v in reader.state.items() if k != "ts"}}
-    reader.mqtt.publish(topics.state(reader.device.id), json.dumps(payload, separators=(",", ":")), 1, True)
-    log.warning("%s: fetch failed; the last good state stays published, marked stale", reader.device.id)
-
-
-async def watch(reader: DeviceReader, watched: _Watched, learning: SiteLearning, stop: asyncio.Event) -> None:
-    topics = Topics(reader.settings.mqtt_prefix)
+async def watch(reader: DeviceReader, learning: SiteLearning, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        if watched.failed:
-            mark_stale(reader, topics)
         try:
             learning.evening(reader.state)
         except Exception:  # a bug in the learning must not take the weather down with it
@@ -96,10 +60,9 @@ async def watch(reader: DeviceReader, watched: _Watched, learning: SiteLearning,
 async def serve(settings: WeatherSettings, stop: asyncio.Event) -> None:
     url = settings.device_url()
     registry.check_kind(url, KINDS)
-    watched = _Watched(registry.open_device(url, timeout=settings.weather_timeout))
-    device: Device = watched  # forwards every Device member (__getattr__)
+    device = registry.open_device(url, timeout=settings.weather_timeout)
     learning = SiteLearning(settings.state_dir, settings.mqtt_prefix, settings.weather_learn_hour, url.name)
-    correct_with = getattr(watched, "correct_with", None)
+    correct_with = getattr(device, "correct_with", None)
     if correct_with is not None:
         correct_with(learning.correction)
 
@@ -109,12 +72,13 @@ async def serve(settings: WeatherSettings, stop: asyncio.Event) -> None:
             schedules=[Schedule(command, s) for command, s in device.schedule(every, every)],
             retries=settings.weather_retries,
             breaker=CircuitBreaker(5, max(60.0, every)),
+            mark_stale=True,
         )
 
     def extra(readers: list[DeviceReader], metrics: ServiceMetrics) -> Sequence[Awaitable[None]]:
         reader = readers[0]
         learning.attach(reader.mqtt, asyncio.get_running_loop())
-        return [watch(reader, watched, learning, stop)]
+        return [watch(reader, learning, stop)]
 
     await serve_readers("weather", settings, [(url, device)], plan, stop, extra=extra)
 
