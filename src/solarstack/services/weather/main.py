@@ -5,7 +5,8 @@ shared wiring (services/wiring.py) every WEATHER_INTERVAL_SECONDS. Around it:
 
 - **stale**: a fetch that fails (HTTP error, 429, timeout, malformed JSON — the poller
   retries with backoff and logs one line) leaves the last good state published, re-sent
-  with `stale: true` by the shared reader (`Plan.mark_stale`); the next good answer clears it. Discovery carries `expire_after`.
+  with `stale: true` by the shared reader (`Plan.mark_stale`); the next good answer clears
+  it. Discovery carries `expire_after`.
 - **learning** (services/weather/learning.py): the inverters' PV energy today, found by
   catalogue role `pv_energy_today` on `<prefix>/+/catalog` and read from their state, is
   compared each evening with the day's model forecast; the per-hour correction and the
