@@ -392,7 +392,9 @@ def test_grid_power_is_derived_once_by_the_counters_rule(tmp_path):
     battery_mode = ec.update(T0, {**base, "ac_input_voltage": 0.0})
     assert battery_mode["grid_power"] == 0.0  # the balance (540 - 500 - 52 = -12 W) is gated off
     on_grid = ec.update(T0 + timedelta(seconds=1), {**base, "ac_input_voltage": 230.0})
-    assert on_grid["grid_power"] == pytest.approx(540 - 500 - 52.0)
+    assert on_grid["grid_power"] == 0.0  # the balance is -12 W: conversion loss, never an export
+    importing = ec.update(T0 + timedelta(seconds=2), {**base, "ac_input_voltage": 230.0, "pv_input_power": 100})
+    assert importing["grid_power"] == pytest.approx(540 - 100 - 52.0)
     (row,) = [f for f in ec.fields if f.key == "grid_power"]
     assert (row.unit, row.role) == ("W", "grid_power")
     # battery power likewise, signed (+ charging), and it counts no energy of its own

@@ -74,6 +74,9 @@ class Counter:
     power_group: str | None = None
     # False: a derived power only (`power_key`, signed), nothing integrated (PI30 battery power)
     energy: bool = True
+    # False: the derived power is published as the counter counts it, never below 0 (a balance
+    # whose negative side is conversion loss, not a flow the device measures: PI30 grid power)
+    signed_power: bool = True
 
     def power(self, values: Mapping[str, Value]) -> float | None:
         """Watts from one reading, or None when a value it needs is missing."""
@@ -206,7 +209,7 @@ class EnergyCounters:
             raise ValueError("EnergyCounters needs timezone-aware timestamps")
         sample = _Sample(ts, {c.key: c.power(values) for c in self._counters})
         derived: dict[str, Value] = {
-            c.power_key: None if (w := c.power(values)) is None else round(w, 1)
+            c.power_key: None if (w := c.power(values)) is None else round(w if c.signed_power else max(w, 0.0), 1)
             for c in self._all
             if c.power_key is not None
         }

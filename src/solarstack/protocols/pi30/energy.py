@@ -47,6 +47,9 @@ PI30_COUNTERS: tuple[Counter, ...] = (
         power_role="grid_power",
         power_label="Grid power",
         power_group="grid",
+        # PI30 reports no export: a negative balance is conversion loss (an SBU inverter in
+        # battery mode with the grid present), so grid power never reads as an export
+        signed_power=False,
     ),
     # No energy of its own (the two battery counters above count each side): the signed
     # battery power, + while charging, so consumers need no physics of their own.
