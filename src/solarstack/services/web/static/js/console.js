@@ -136,7 +136,9 @@ function settingRow(device, key, s) {
   } else {
     control = el("input", { class: "form-control form-control-sm", type: "number", "aria-label": s.name, "data-setting": key, min: s.min, max: s.max, step: s.step || "any" });
   }
-  control.addEventListener("input", () => { control.dataset.touched = "1"; });
+  // Once the user picks a value, live updates stop moving the control. Both events: a
+  // select changed by keyboard or script may fire only "change", never "input".
+  for (const event of ["input", "change"]) control.addEventListener(event, () => { control.dataset.touched = "1"; });
   const confirmBox = el("div", { class: "confirm small", hidden: true });
   const apply = el("button", { type: "button", class: "btn btn-sm btn-outline-warning", "data-apply": key, text: "Apply" });
   apply.addEventListener("click", () => {
