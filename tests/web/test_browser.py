@@ -403,7 +403,7 @@ def test_console_drives_the_real_simulator(browser: Any, web_server: WebServer, 
     wait_for(lambda: renders() >= seen + 2, 10, what="two live updates after the pick")
     assert browser.find_element(By.CSS_SELECTOR, control).get_attribute("value") == target
     click(browser, f'{card} [data-apply="output_source_priority"]')
-    assert target in text_of(browser, f'{card} .confirm')
+    assert target in text_of(browser, f"{card} .confirm")
     click(browser, f'{card} [data-confirm="output_source_priority"]')
     results = lambda: browser.find_elements(By.CSS_SELECTOR, "#result-log .result")  # noqa: E731
     wait_for(lambda: results(), 10, what="read-back shown")
