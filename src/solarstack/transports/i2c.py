@@ -11,25 +11,27 @@ a worker thread. Must not import protocols/.
 
     bme280+i2c://1/0x76         bus 1 (/dev/i2c-1), address 0x76 (hex with 0x, or decimal)
 
-`?fake=plant` or `?fake=<register dump file>` puts the simulator's in-process bus object
-(sim/i2c.py) in place of /dev/i2c-N: for `solarstack dev` / `make demo` and tests only —
-the fake is the lowest layer, everything above it is the production path.
+`?fake=plant` or `?fake=<register dump file>` puts a simulated bus object in place of
+/dev/i2c-N: for `solarstack dev` / `make demo` and tests only — the fake is the lowest
+layer, everything above it is the production path. This layer names no simulator: the bus
+is a plug-in found by entry point (group `solarstack.fake_i2c`, name `bus`; solarstack's own,
+sim/i2c.py, is declared in pyproject.toml), so a production install without the simulators
+answers `fake=` with one line.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from solarstack.core.device_url import DeviceURL
 from solarstack.core.errors import ConfigError, TransportError
 
 #: 7-bit addresses a device may use (0x00-0x07 and 0x78-0x7F are reserved by the I2C spec)
 ADDRESSES = range(0x08, 0x78)
-#: where `?fake=` finds the simulated bus (a string: this layer must not import the simulators)
-FAKE_BUS = "solarstack.sim.i2c"
+#: the entry-point group where `?fake=` finds a simulated bus (see module doc)
+FAKE_GROUP = "solarstack.fake_i2c"
 
 
 class SMBusLike(Protocol):
@@ -129,9 +131,10 @@ def open_i2c(url: DeviceURL) -> I2CDevice:
 
 
 def _fake_opener(url: DeviceURL, fake: str) -> Callable[[int], SMBusLike]:
-    try:
-        module: Any = importlib.import_module(FAKE_BUS)
-    except ModuleNotFoundError:
-        raise ConfigError(f"device URL {url.raw!r}: fake= needs solarstack's simulators (solarstack[sim])") from None
-    opener: Callable[[int], SMBusLike] = module.opener(url, fake)
-    return opener
+    from importlib.metadata import entry_points  # only for a fake: it reads every package's metadata
+
+    found = entry_points(group=FAKE_GROUP, name="bus")
+    if not found:
+        raise ConfigError(f"device URL {url.raw!r}: fake= needs solarstack's simulators (pip install solarstack[sim])")
+    make: Callable[[DeviceURL, str], Callable[[int], SMBusLike]] = next(iter(found)).load()
+    return make(url, fake)
