@@ -90,3 +90,29 @@ def test_store_snapshot_is_consistent_under_concurrent_writes() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_device_is_stale_after_three_of_its_own_intervals_or_when_it_says_so() -> None:
+    """A weather reader polls every 10 min: not stale after WEB_STALE_SECONDS (180 s), but after
+    three of its intervals; an inverter at 5 s falls back to WEB_STALE_SECONDS."""
+    now = [1000.0]
+    store = StateStore(stale_seconds=180.0, clock=lambda: now[0])
+    feed = Feed(store, RingHistory(), NoResults(), Topics("solarstack", "homeassistant"))
+    feed.on_catalog("solarstack/weather/catalog", message("weather", pi30.table("QPIGS")[:1], interval=600.0))
+    feed.on_catalog("solarstack/inv/catalog", message("inv", pi30.table("QPIGS")[:1], interval=5.0))
+    for device in ("weather", "inv"):
+        store.update_state(device, {"ts": "2026-12-02T10:00:00Z"})
+
+    def stale() -> dict[str, bool]:
+        return {d: v["stale"] for d, v in store.snapshot()["devices"].items()}
+
+    assert catalog.parse(message("w", (), interval=600.0)).interval == 600.0
+    now[0] += 181
+    assert stale() == {"weather": False, "inv": True}
+    now[0] += 1801 - 181
+    assert stale() == {"weather": True, "inv": True}
+    # A reader that could not fetch re-sends its last good state marked stale: fresh, yet stale.
+    store.update_state("weather", {"ts": "2026-12-02T10:00:00Z", "stale": True})
+    assert stale()["weather"] is True
+    store.update_state("weather", {"ts": "2026-12-02T10:10:00Z"})
+    assert stale()["weather"] is False

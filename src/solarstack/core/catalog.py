@@ -135,9 +135,12 @@ def build(
     queries: Iterable[str] = (),
     *,
     array_sizes: Mapping[str, int] | None = None,
+    interval: float | None = None,
 ) -> str:
     """The catalogue message (compact JSON) for one device. `device` holds the identity
-    keys of the schema (`id`, `name`, `kind` required; the rest may be None)."""
+    keys of the schema (`id`, `name`, `kind` required; the rest may be None); `interval` is
+    how often, in seconds, a new state is due (the fastest poll), so a consumer can tell a
+    quiet device from a stale one without knowing what polls it."""
     for required in ("id", "name", "kind"):
         if not device.get(required):
             raise ValueError(f"a catalogue needs the device's {required}")
@@ -148,7 +151,7 @@ def build(
             k: device.get(k)
             for k in ("id", "name", "kind", "protocol", "manufacturer", "model", "serial_number", "sw_version")
         }
-        | {"via_device": device.get("via_device")},
+        | {"via_device": device.get("via_device"), "interval": interval},
         "fields": [_field(f, sizes.get(f.key)) for f in fields],
         "settings": [_setting(s) for s in settings],
         "queries": sorted(set(queries)),
@@ -235,6 +238,12 @@ class Catalog(NamedTuple):
     @property
     def kind(self) -> str:
         return str(self.device.get("kind") or "")
+
+    @property
+    def interval(self) -> float | None:
+        """Seconds between two states when all is well (None: the reader did not say)."""
+        value = _opt_float(self.device.get("interval"))
+        return value if value is not None and value > 0 else None
 
     def by_role(self, role: str) -> list[FieldInfo]:
         return [f for f in self.fields.values() if f.role == role]

@@ -252,6 +252,7 @@ class DeviceReader:
             self.device.settings() if self.allow_settings else (),
             (*self.device.queries(), *(s.command for s in self.schedules)),
             array_sizes=self._array_sizes(),
+            interval=min((s.every for s in self.schedules), default=None),
         )
 
     def _array_sizes(self) -> dict[str, int]:

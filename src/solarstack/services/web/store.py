@@ -130,19 +130,29 @@ class StateStore:
             "model": device.get("model") or "",
             "availability": entry.availability,
             "age_s": None if age is None else round(age, 1),
-            "stale": age is None or age > self._stale,
+            "stale": self._is_stale(entry, age),
             "state": entry.state,
             "fields": {k: field_json(f) for k, f in catalog.fields.items()} if catalog else {},
             "settings": {k: setting_json(s) for k, s in catalog.settings.items()} if catalog else {},
             "queries": list(catalog.queries) if catalog else [],
         }
 
+    def _is_stale(self, entry: DeviceState, age: float | None) -> bool:
+        """No state for WEB_STALE_SECONDS, or for three of the device's own intervals when
+        it polls slower (weather: every 10 min); or the reader itself marked its last good
+        state stale (a fetch failed and it re-sent what it had)."""
+        if age is None:
+            return True
+        interval = entry.catalog.interval if entry.catalog else None
+        limit = max(self._stale, 3 * interval) if interval else self._stale
+        return age > limit or (entry.state or {}).get("stale") is True
+
     def _event(self, entry: DeviceState) -> dict[str, Any]:
         return {
             "device": entry.device,
             "availability": entry.availability,
             "state": entry.state,
-            "stale": entry.received is None,
+            "stale": self._is_stale(entry, 0.0 if entry.received is not None else None),
             "age_s": 0.0 if entry.received is not None else None,
         }
 

@@ -46,7 +46,7 @@ export function startStream(render, onAges) {
       const dev = model.devices[ev.device] || (model.devices[ev.device] = { name: ev.device, kind: null, model: "", fields: {}, settings: {}, queries: [], state: {} });
       if (ev.state && Object.keys(ev.state).length) dev.state = ev.state;
       dev.availability = ev.availability;
-      dev.stale = false;
+      dev.stale = !!ev.stale; // a reader re-sending its last good state marks it stale
       dev.age_s = 0;
       render(ev.device, ev.state);
     });
