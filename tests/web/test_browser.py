@@ -211,6 +211,11 @@ def catalogue_meaning_shows(browser: Any, page: str) -> None:
             "return [...document.querySelectorAll('#query-suggestions option')].map(o => o.value)"
         )
         assert suggestions == ["QFLAG", "QMOD", "QPIGS", "QPIRI", "QPIWS"]  # the inverter's catalogue
+        query = browser.execute_script(
+            "const d = document.getElementById('query-device');"
+            " return [d.options[d.selectedIndex].text, document.getElementById('query-command').placeholder]"
+        )
+        assert query[1] == "QFLAG" and "pack" not in query[0].lower(), query  # the inverter first, its own example
         assert not browser.find_elements(By.CSS_SELECTOR, '[data-settings="pack1"]')  # a BMS has no settings
 
 

@@ -78,20 +78,24 @@ function fillQueryForm() {
   const qdev = document.getElementById("query-device");
   if (!qdev) return;
   const current = qdev.value;
-  const names = deviceNames().filter((n) => (model.devices[n].queries || []).length);
+  // Inverters first (what people query most), then the rest, each group by name.
+  const names = deviceNames()
+    .filter((n) => (model.devices[n].queries || []).length)
+    .sort((a, b) => (model.devices[a].kind === "inverter" ? 0 : 1) - (model.devices[b].kind === "inverter" ? 0 : 1));
   if (qdev.options.length !== names.length) {
     clear(qdev);
     for (const n of names) qdev.append(el("option", { value: n, text: model.devices[n].name }));
     if (names.includes(current)) qdev.value = current;
   }
+  // The example and the suggestions are the selected device's own queries.
+  const queries = ((model.devices[qdev.value] || {}).queries || []);
+  const input = document.getElementById("query-command");
+  if (input) input.placeholder = queries[0] || "";
   const suggestions = document.getElementById("query-suggestions");
-  if (suggestions) {
-    const queries = ((model.devices[qdev.value] || {}).queries || []);
-    if (suggestions.dataset.device !== qdev.value || suggestions.options.length !== queries.length) {
-      clear(suggestions);
-      for (const q of queries) suggestions.append(el("option", { value: q }));
-      suggestions.dataset.device = qdev.value;
-    }
+  if (suggestions && (suggestions.dataset.device !== qdev.value || suggestions.options.length !== queries.length)) {
+    clear(suggestions);
+    for (const q of queries) suggestions.append(el("option", { value: q }));
+    suggestions.dataset.device = qdev.value;
   }
 }
 
