@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages solarstack's tests and demo run for real (Mosquitto,
-# Prometheus, VictoriaMetrics as the InfluxDB-compatible sink, Chromium for the web
+# Prometheus and Alertmanager, VictoriaMetrics (the v2 write path) and InfluxDB 1.6 (v1) as sinks, Chromium for the web
 # tests, podman for the compose stack test). Only as root, and only what is missing.
 set -euo pipefail
-packages=(mosquitto mosquitto-clients prometheus victoria-metrics chromium chromium-driver
+packages=(mosquitto mosquitto-clients prometheus prometheus-alertmanager victoria-metrics influxdb chromium chromium-driver
           podman buildah runc iptables netavark aardvark-dns debootstrap wrk)
 missing=()
 for p in "${packages[@]}"; do
