@@ -27,7 +27,6 @@ With two digits, 100 A and more go through `MNCHGC<unit><3 digits>`.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -38,6 +37,7 @@ from typing import Any, NamedTuple
 from solarstack.core.errors import SettingError
 from solarstack.core.fields import Setting, Value
 from solarstack.protocols.pi30 import enums
+from solarstack.protocols.pi30.values import decimals, parse_number, quote, round1, whole
 
 NOMINAL_VOLTAGES = (12.0, 24.0, 48.0)
 
@@ -82,60 +82,6 @@ def context_from(
     )
 
 
-# --- value parsing ---------------------------------------------------------------
-
-#: A plain decimal number in ASCII. float() and Decimal() also read `5_4`, `٥٤`, `inf`
-#: and `1e999999`; a setting value is none of those. The exponent is bounded so no
-#: arithmetic below can overflow.
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
-#: Longest value text echoed in a refusal (a payload can be megabytes).
-_SHOWN = 40
-
-
-def _quote(value: object) -> str:
-    """repr() of a value for a one-line message, cut to a readable length."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 4] + "…" + text[-3:]
-
-
-def _number(key: str, value: str | float) -> Decimal:
-    """The value as an exact decimal (`54.05` stays 54.05), or SettingError."""
-    if isinstance(value, bool):
-        raise SettingError(f"{key}: {_quote(value)} is not a number")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise SettingError(f"{key}: {_quote(value)} is not a number")
-        value = repr(value)
-    text = str(value).strip()
-    if len(text) > _SHOWN:
-        raise SettingError(f"{key}: {_quote(value)} is too long for a number")
-    if _NUMBER.fullmatch(text) is None:
-        raise SettingError(f"{key}: {_quote(value)} is not a number")
-    number = Decimal(text)
-    return number if number else Decimal(0)  # -0 is 0 (never `PBDV-0.0`)
-
-
-def _decimals(number: Decimal) -> int:
-    """Digits after the point that matter (54.000 -> 0, 54.05 -> 2)."""
-    exponent = number.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def _whole(key: str, value: str | float, low: float, high: float, unit: str = "A") -> int:
-    """A whole number within low..high (checked before int(): 1e999 never becomes an int)."""
-    number = _number(key, value)
-    if _decimals(number):
-        raise SettingError(f"{key}: {_quote(value)} must be a whole number")
-    if not low <= number <= high:
-        raise SettingError(f"{key}: {number} {unit} out of range {low:g}-{high:g} {unit}")
-    return int(number)
-
-
-def _round1(value: float) -> float:
-    """Half-up to 0.1 V (12.75 -> 12.8), as the unit's own menu shows it."""
-    return math.floor(value * 10 + 0.5) / 10
-
-
 # --- one builder per kind of setting -----------------------------------------------
 
 Builder = Callable[[str, "str | float", Pi30Context], str]
@@ -145,7 +91,7 @@ def _select(prefix: str, codes: Mapping[str, str]) -> Builder:
     def build(key: str, value: str | float, ctx: Pi30Context) -> str:
         code = codes.get(str(value).strip().lower())
         if code is None:
-            raise SettingError(f"{key}: {_quote(value)} is not one of {', '.join(codes)}")
+            raise SettingError(f"{key}: {quote(value)} is not one of {', '.join(codes)}")
         return prefix + code.format(unit=ctx.unit)
 
     return build
@@ -160,15 +106,15 @@ def _voltage(prefix: str, low: float, high: float, *, zero_ok: bool = False) -> 
     """Battery voltage with 48 V-unit bounds, scaled to the unit's nominal voltage."""
 
     def build(key: str, value: str | float, ctx: Pi30Context) -> str:
-        volts = _number(key, value)
+        volts = parse_number(key, value)
         factor = ctx.nominal_battery_voltage / 48.0
-        lo, hi = _round1(low * factor), _round1(high * factor)
+        lo, hi = round1(low * factor), round1(high * factor)
         if not (zero_ok and volts == 0) and not Decimal(str(lo)) <= volts <= Decimal(str(hi)):
             zero = "0 (battery full) or " if zero_ok else ""
             raise SettingError(
                 f"{key}: {volts} V out of range {zero}{lo}-{hi} V for a {ctx.nominal_battery_voltage:g} V battery"
             )
-        if _decimals(volts) > 1:  # the command carries dd.d: 54.05 would be sent as 54.0 or 54.1
+        if decimals(volts) > 1:  # the command carries dd.d: 54.05 would be sent as 54.0 or 54.1
             raise SettingError(f"{key}: {volts} V has more than one decimal")
         return f"{prefix}{volts:04.1f}"
 
@@ -180,11 +126,11 @@ def _charge_current(utility: bool) -> Builder:
         allowed = ctx.max_utility_charging_currents if utility else ctx.max_charging_currents
         setting = SETTING_MAP[key]
         if allowed:
-            amps = _whole(key, value, min(allowed), max(allowed))
+            amps = whole(key, value, min(allowed), max(allowed))
             if amps not in allowed:
                 raise SettingError(f"{key}: {amps} A is not one the device offers ({', '.join(map(str, allowed))})")
         else:
-            amps = _whole(key, value, setting.minimum or 0, setting.maximum or 0)
+            amps = whole(key, value, setting.minimum or 0, setting.maximum or 0)
         prefix = "MUCHGC" if utility else "MCHGC"
         if ctx.current_digits == 3:
             return f"{prefix}{ctx.unit}{amps:03d}"
@@ -201,23 +147,23 @@ def _flag(letter: str) -> Builder:
     def build(key: str, value: str | float, ctx: Pi30Context) -> str:
         state = str(value).strip().upper()
         if state not in ("ON", "OFF"):
-            raise SettingError(f"{key}: {_quote(value)} is not ON or OFF")
+            raise SettingError(f"{key}: {quote(value)} is not ON or OFF")
         return ("PE" if state == "ON" else "PD") + letter
 
     return build
 
 
 def _max_discharge(key: str, value: str | float, ctx: Pi30Context) -> str:
-    amps = _whole(key, value, 0, 150)
+    amps = whole(key, value, 0, 150)
     if amps != 0 and amps < 30:
         raise SettingError(f"{key}: {amps} A out of range (0 = off, or 30-150 A)")
     return f"PBATMAXDISC{amps:03d}"
 
 
 def _calibration(key: str, value: str | float, ctx: Pi30Context) -> str:
-    volts = _number(key, value)
+    volts = parse_number(key, value)
     steps = volts / Decimal("0.05") if abs(volts) <= Decimal("0.45") else None
-    if steps is None or _decimals(steps):
+    if steps is None or decimals(steps):
         raise SettingError(f"{key}: {volts} V must be a multiple of 0.05 V within ±0.45 V")
     return f"BTA{'-' if steps < 0 else '+'}{abs(int(steps)):02d}"
 
@@ -228,12 +174,12 @@ _CLOCK = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})[T ]?([0-9]{2}):?([0-9]{
 def _clock(key: str, value: str | float, ctx: Pi30Context) -> str:
     match = _CLOCK.fullmatch(str(value).strip())
     if match is None:
-        raise SettingError(f"{key}: {_quote(value)} is not a date-time like 2024-01-15T12:30:00")
+        raise SettingError(f"{key}: {quote(value)} is not a date-time like 2024-01-15T12:30:00")
     year, month, day, hour, minute, second = (int(g) for g in match.groups())
     try:  # a date that exists (no 31 February, no year 0): the device NAKs any other
         stamp = datetime(year, month, day, hour, minute, second)
     except ValueError:
-        raise SettingError(f"{key}: {_quote(value)} is not a valid date-time") from None
+        raise SettingError(f"{key}: {quote(value)} is not a valid date-time") from None
     if ctx.short_clock:
         if not 2000 <= year <= 2099:  # two year digits carry no century
             raise SettingError(f"{key}: year {year} cannot be set on this unit (2000-2099)")
@@ -250,7 +196,7 @@ def _press(text: str) -> Builder:
 
     def build(key: str, value: str | float, ctx: Pi30Context) -> str:
         if value != PRESS:
-            raise SettingError(f"{key}: an action runs only on the payload {PRESS}, not {_quote(value)}")
+            raise SettingError(f"{key}: an action runs only on the payload {PRESS}, not {quote(value)}")
         return text
 
     return build
@@ -259,7 +205,7 @@ def _press(text: str) -> Builder:
 def _battery_control(key: str, value: str | float, ctx: Pi30Context) -> str:
     code = str(value).strip()
     if re.fullmatch(r"[01]{3}", code) is None:
-        raise SettingError(f"{key}: {_quote(value)} must be three 0/1 digits")
+        raise SettingError(f"{key}: {quote(value)} must be three 0/1 digits")
     return f"PBATCD{code}"
 
 
@@ -425,7 +371,7 @@ def setter_command(key: str, value: str | float, ctx: Pi30Context) -> str:
     """The exact setter text for `key` = `value` (e.g. `POP02`, `PBCV44.0`), or SettingError."""
     builder = _BUILDERS.get(key)
     if builder is None:
-        raise SettingError(f"unknown PI30 setting {_quote(key)}; allowed: {', '.join(_BUILDERS)}")
+        raise SettingError(f"unknown PI30 setting {quote(key)}; allowed: {', '.join(_BUILDERS)}")
     return builder(key, value, ctx)
 
 
@@ -443,7 +389,7 @@ def expected_readback(key: str, value: str | float) -> Value:
         return float(value)
     if setting.options:
         return str(value).strip().lower()
-    number = _number(key, value)
+    number = parse_number(key, value)
     return int(number) if setting.unit == "A" else float(number)
 
 
@@ -459,8 +405,8 @@ def settings_for(ctx: Pi30Context) -> tuple[Setting, ...]:
     for setting in SETTINGS:
         if setting.unit == "V" and setting.key != "battery_voltage_calibration":
             setting = setting._replace(
-                minimum=_round1((setting.minimum or 0.0) * factor),
-                maximum=_round1((setting.maximum or 0.0) * factor),
+                minimum=round1((setting.minimum or 0.0) * factor),
+                maximum=round1((setting.maximum or 0.0) * factor),
             )
         elif lists.get(setting.key):
             currents = lists[setting.key]
