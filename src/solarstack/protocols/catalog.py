@@ -51,6 +51,28 @@ class _Pi30:
         return rows
 
 
+class _Pi18:
+    def encode(self, command: str) -> bytes:
+        from solarstack.protocols import pi18
+
+        return pi18.encode(command)  # unknown commands fail with the list hint, not a silent frame
+
+    def decode(self, frame: bytes, command: str | None) -> tuple[dict[str, Value], FieldTable]:
+        from solarstack.protocols import pi18
+
+        if not command:
+            raise ConfigError("pi18 replies do not name their command: add --command, e.g. --command GS")
+        values = pi18.decode(command, frame)
+        return values, pi18.lookup(command).fields
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        from solarstack.protocols import pi18
+
+        rows = [("query", c.text, c.description) for c in pi18.COMMANDS.values() if c.read_only]
+        rows += [("setting", s.key, _setting_text(s)) for s in pi18.SETTINGS]
+        return rows
+
+
 def _setting_text(s: object) -> str:
     from solarstack.core.fields import Setting
 
@@ -77,6 +99,7 @@ def _own(protocol: str) -> Callable[[], Codec]:
 #: protocol name -> factory of its Codec
 CODECS: dict[str, Callable[[], Codec]] = {
     "pi30": _Pi30,
+    "pi18": _Pi18,
     **{p: _own(p) for p in ("jk02", "jkserial", "daly", "vedirect", "bme280", "openmeteo")},
 }
 
