@@ -1,7 +1,8 @@
 """Service layer (web): the JSON/CSV/SSE API blueprint (DESIGN.md "Web contract").
 
 `/api/data` latest state of every device, described by its catalogue; `/api/historical` and
-`/api/export.csv` history (`hours=all`: everything the source keeps); `/api/house` indoor
+`/api/export.csv` history (`hours=all`: everything the source keeps); `/api/energy` and
+`/api/energy.csv` energy per flow by day or month (energy.py); `/api/house` indoor
 sensors and weather (by the catalogue's device kind); `/api/command` allow-listed queries and
 settings and `/api/refresh` "poll now" (auth and one rate limit for both; a bounded JSON body,
 see bodies.py; values cut short in logs); `/api/stream`
@@ -29,6 +30,7 @@ from solarstack.core.command import shown
 from solarstack.services.web.auth import guard
 from solarstack.services.web.bodies import MAX_BODY_BYTES, BodyRefused, json_body
 from solarstack.services.web.control import CommandRefused, Commands
+from solarstack.services.web.energy import PERIODS, EnergyTable, EnergyTotals, EnergyUnavailable, Period
 from solarstack.services.web.history import History, HistoryResult
 from solarstack.services.web.openapi import build_spec
 from solarstack.services.web.store import StateStore
@@ -48,6 +50,12 @@ class NotFound(BadRequest):
     """Well-formed input naming a device or field that does not exist: 404."""
 
     status = 404
+
+
+class Unavailable(BadRequest):
+    """The history source behind an answer did not answer: 502."""
+
+    status = 502
 
 
 def _store() -> StateStore:
@@ -176,6 +184,65 @@ def export_csv() -> Response:
             stamp = datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
             writer.writerow([stamp, device, name, units.get(name) or "", v])
     filename = f"solarstack-{device}-{int(result.start)}-{int(result.end)}.csv"
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _energy_table() -> EnergyTable:
+    raw = request.args.get("period", "days")
+    if raw not in PERIODS:
+        raise BadRequest(f"period: expected one of {', '.join(PERIODS)}, got {raw!r}")
+    period: Period = "days" if raw == "days" else "months"
+    store = _store()
+    catalogs = {d: c for d in store.devices() if (c := store.catalog(d)) is not None}
+    totals: EnergyTotals = current_app.extensions["solarstack_energy"]
+    try:
+        return totals.table(period, catalogs)
+    except EnergyUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+
+
+def _local(t: datetime) -> str:
+    return t.isoformat(timespec="seconds")
+
+
+@api.get("/energy")
+def energy() -> Response:
+    table = _energy_table()
+    return jsonify(
+        period=table.period,
+        timezone=table.timezone,
+        unit="kWh",
+        source=table.source,
+        flows=list(table.counters),
+        counters=table.counters,
+        totals=table.totals(),
+        rows=[
+            {
+                "label": r.window.label,
+                "start": _local(r.window.start),
+                "end": _local(r.window.end),
+                "energy": r.energy,
+                "by_device": r.by_device,
+            }
+            for r in table.rows
+        ],
+    )
+
+
+@api.get("/energy.csv")
+def energy_csv() -> Response:
+    table = _energy_table()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["period", "start", "end", *(f"{flow}_kwh" for flow in table.counters)])
+    for r in table.rows:
+        figures = ("" if r.energy[f] is None else r.energy[f] for f in table.counters)
+        writer.writerow([r.window.label, _local(r.window.start), _local(r.window.end), *figures])
+    filename = f"solarstack-energy-{table.period}-{table.rows[-1].window.label}.csv"
     return Response(
         out.getvalue(),
         mimetype="text/csv",

@@ -21,6 +21,7 @@ from solarstack.services.web.api import api
 from solarstack.services.web.auth import SECURITY_HEADERS
 from solarstack.services.web.bodies import MAX_BODY_BYTES
 from solarstack.services.web.control import Commands
+from solarstack.services.web.energy import EnergyTotals, system_zone
 from solarstack.services.web.history import History
 from solarstack.services.web.ops import WebMetrics, ops
 from solarstack.services.web.pages import pages
@@ -36,6 +37,7 @@ def create_app(
     *,
     commands: Commands | None = None,
     connected: Callable[[], bool] | None = None,
+    energy: EnergyTotals | None = None,
 ) -> Flask:
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config["SOLARSTACK_SSE_HEARTBEAT"] = settings.web_sse_heartbeat
@@ -43,6 +45,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1  # every body, JSON or form (see bodies.py)
     app.extensions["solarstack_store"] = store
     app.extensions["solarstack_history"] = history
+    # Energy tables in the process's time zone (TZ), as the readers roll their daily figures over.
+    app.extensions["solarstack_energy"] = energy or EnergyTotals(settings.prometheus_url, system_zone(settings.tz))
     app.extensions["solarstack_commands"] = commands or Commands(
         store, lambda: None, Topics(settings.mqtt_prefix, settings.ha_discovery_prefix), settings.web_command_timeout
     )

@@ -58,6 +58,15 @@ _RANGE_PARAMS: list[dict[str, Any]] = [
     },
 ]
 
+_ENERGY_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": "period",
+        "in": "query",
+        "description": "`days`: the last 30 local days; `months`: the last 12 local months",
+        "schema": {"type": "string", "enum": ["days", "months"], "default": "days"},
+    }
+]
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
     "Field": {
@@ -130,6 +139,46 @@ _SCHEMAS: dict[str, Any] = {
                 "additionalProperties": {
                     "type": "array",
                     "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                },
+            },
+        },
+    },
+    "Energy": {
+        "type": "object",
+        "description": "energy per flow (kWh) per local day or month; the last row is today or this month so far",
+        "required": ["period", "timezone", "unit", "source", "flows", "counters", "totals", "rows"],
+        "properties": {
+            "period": {"type": "string", "enum": ["days", "months"]},
+            "timezone": {"type": "string", "description": "the zone days and months are counted in (TZ)"},
+            "unit": {"type": "string", "enum": ["kWh"]},
+            "source": {"type": "string", "enum": ["prometheus", "none"], "description": "none: no PROMETHEUS_URL"},
+            "flows": {"type": "array", "items": {"type": "string"}},
+            "counters": {
+                "type": "object",
+                "description": "flow -> the devices whose counters are summed",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+            "totals": {"type": "object", "additionalProperties": {"type": "number", "nullable": True}},
+            "rows": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["label", "start", "end", "energy", "by_device"],
+                    "properties": {
+                        "label": {"type": "string", "example": "2026-04-10"},
+                        "start": {"type": "string", "description": "local ISO-8601 time, with its offset"},
+                        "end": {"type": "string"},
+                        "energy": {
+                            "type": "object",
+                            "description": "flow -> kWh; null: no counter of the flow had data",
+                            "additionalProperties": {"type": "number", "nullable": True},
+                        },
+                        "by_device": {
+                            "type": "object",
+                            "description": "flow -> device -> kWh",
+                            "additionalProperties": {"type": "object", "additionalProperties": {"type": "number"}},
+                        },
+                    },
                 },
             },
         },
@@ -236,6 +285,30 @@ def build_spec() -> dict[str, Any]:
                         "400": _ERROR,
                         "401": _ERROR,
                         "404": _ERROR,
+                    },
+                }
+            },
+            "/api/energy": {
+                "get": {
+                    "summary": "energy per flow (PV, load, grid, battery) per local day or month",
+                    "parameters": _ENERGY_PARAMS,
+                    "responses": {
+                        "200": _json(_ref("Energy"), "the table"),
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "502": _ERROR,
+                    },
+                }
+            },
+            "/api/energy.csv": {
+                "get": {
+                    "summary": "the energy table as CSV: period, start, end, <flow>_kwh…",
+                    "parameters": _ENERGY_PARAMS,
+                    "responses": {
+                        "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                        "400": _ERROR,
+                        "401": _ERROR,
+                        "502": _ERROR,
                     },
                 }
             },

@@ -1,6 +1,6 @@
 """Service layer (web): the HTML pages, each in the standard (Bootstrap) and the LCARS theme.
 
-`/`, `/charts`, `/house`, `/battery`, `/settings`; the LCARS twin of each is the same path
+`/`, `/charts`, `/energy`, `/house`, `/battery`, `/settings`; the LCARS twin of each is the same path
 with `/lcars` appended (`/lcars` for the dashboard). Pages are shells: the browser fills
 them from the `/api/stream` snapshot and keeps them live from its events, so the server
 renders no device data here. This module must not read the store or MQTT.
@@ -17,6 +17,7 @@ pages = Blueprint("pages", __name__)
 PAGES: dict[str, tuple[str, str]] = {
     "dashboard": ("/", "Dashboard"),
     "charts": ("/charts", "Charts"),
+    "energy": ("/energy", "Energy"),
     "battery": ("/battery", "Battery"),
     "house": ("/house", "House"),
     "settings": ("/settings", "Settings"),

@@ -49,6 +49,24 @@ class WebSettings(CommonSettings):
         20000, ge=100, description="points kept per field in memory when no Prometheus is configured"
     )
     prometheus_url: str | None = PydanticField(None, description="Prometheus base URL for history (unset: in memory)")
+    tz: str | None = PydanticField(
+        None, description="IANA time zone of the energy page's days and months (unset: /etc/localtime, else UTC)"
+    )
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        # A misspelt zone must not quietly count days in UTC.
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        name = (value or "").lstrip(":")
+        if not name:
+            return None
+        try:
+            ZoneInfo(name)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"{name!r} is not a known time zone (an IANA name such as Europe/Berlin)") from None
+        return name
 
     @field_validator("web_streams")
     @classmethod

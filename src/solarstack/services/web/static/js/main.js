@@ -7,6 +7,7 @@
  *   dashboard.js  power flow, figures, today's energy, warnings, device cards
  *   battery.js    packs and cells
  *   charts.js     history charts, zoom, CSV link
+ *   energy.js     energy per flow by day and month (/api/energy), chart, table, CSV link
  *   house.js      indoor sensors, weather, forecasts
  *   console.js    settings, queries, poll now
  *
@@ -18,6 +19,7 @@ import { renderBattery } from "./battery.js";
 import { initCharts, liveAppend, loadCharts } from "./charts.js";
 import { initSettings, renderSettings } from "./console.js";
 import { renderBadges, renderDashboard } from "./dashboard.js";
+import { initEnergy } from "./energy.js";
 import { renderHouse } from "./house.js";
 import { PAGE } from "./model.js";
 import { startStream } from "./stream.js";
@@ -36,4 +38,5 @@ function render(changed, state) {
 
 if (PAGE === "charts") initCharts();
 if (PAGE === "settings") initSettings();
+if (PAGE === "energy") initEnergy();
 startStream(render, () => { if (PAGE === "dashboard") renderBadges(); });
