@@ -25,6 +25,7 @@ class Family(NamedTuple):
 #: protocol name -> the device module and the kinds of device it makes
 FAMILIES: dict[str, Family] = {
     "pi30": Family("solarstack.devices.pi30", ("inverter",)),
+    "pi18": Family("solarstack.devices.pi18", ("inverter",)),
     "jkserial": Family("solarstack.devices.bms", ("battery",)),
     "daly": Family("solarstack.devices.bms", ("battery",)),
     "vedirect": Family("solarstack.devices.bms", ("shunt",)),

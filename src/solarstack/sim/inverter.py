@@ -1,8 +1,10 @@
 """Simulators: a virtual PI30 inverter on the real wire protocol, driven by the plant model.
 
-`solarstack sim inverter --pty | --tcp PORT [--hid-reports] [--baud 2400] [--fault crc:3]
-[--control PORT] [--seed N] [--speed X]` prints the pty path (or `tcp://127.0.0.1:PORT`)
-as its first stdout line and serves until SIGTERM/SIGINT.
+`solarstack sim inverter --pty | --tcp PORT [--protocol pi30|pi18] [--hid-reports]
+[--baud 2400] [--fault crc:3] [--control PORT] [--seed N] [--speed X]` prints the pty
+path (or `tcp://127.0.0.1:PORT`) as its first stdout line and serves until SIGTERM/SIGINT.
+`--protocol pi18` serves a PI18 unit (sim/pi18.py) on the same plant, transport, pacing,
+faults and control port; the rest of this docstring is about PI30, the default.
 
 The frames are built with the PI30 codec (`format_fields`, `reply_frame`), but what the
 device *does* is this module's own: it checks request CRCs (both adjustment rules) and
@@ -27,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Protocol
 
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, Kind, Value
@@ -531,10 +534,22 @@ _QLED: Mapping[str, Value] = {
 }
 
 
+class Answers(Protocol):
+    """What a session and the control hook need of a virtual inverter (PI30 or PI18)."""
+
+    plant: Plant
+    requests: int
+    naks: int
+
+    def handle(self, request: bytes) -> bytes: ...
+
+    def step(self) -> PlantState: ...
+
+
 class Pi30Session(BaseSession):
     """One client conversation: splits requests at `\\r`, skips HID zero padding."""
 
-    def __init__(self, inverter: Pi30Inverter) -> None:
+    def __init__(self, inverter: Answers) -> None:
         self.inverter = inverter
         self._buf = b""
 
@@ -576,7 +591,7 @@ class Pi30Session(BaseSession):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="solarstack sim inverter",
-        description="A virtual PI30 inverter on a pty or TCP port, driven by the plant model.",
+        description="A virtual PI30 (or PI18) inverter on a pty or TCP port, driven by the plant model.",
     )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pty; prints its path")
@@ -601,33 +616,55 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="simulated start time, ISO 8601 (default: now)")
     p.add_argument("--utc-offset", type=float, default=0.0, help="local time zone of the sun and the house, hours")
     p.add_argument("--bump-zero", action="store_true", help="reply CRCs also bump 0x00 (the other firmware rule)")
+    p.add_argument(
+        "--protocol", choices=PROTOCOLS, default="pi30", help="the inverter family on the wire (default pi30)"
+    )
     return p
 
 
+#: The families this simulator speaks (`--protocol`).
+PROTOCOLS = ("pi30", "pi18")
+
+
 def build(args: argparse.Namespace) -> tuple[StreamServer, Pi30Inverter]:
+    """The PI30 server and device for parsed arguments (see build_any for `--protocol`)."""
+    server, inverter = build_any(args)
+    if not isinstance(inverter, Pi30Inverter):
+        raise ValueError(f"build() serves PI30; --protocol {args.protocol} needs build_any()")
+    return server, inverter
+
+
+def build_any(args: argparse.Namespace) -> tuple[StreamServer, Answers]:
     """The server and device for parsed arguments (endpoints not yet added)."""
     tz = timezone(timedelta(hours=args.utc_offset)) if args.utc_offset else UTC
     start = datetime.fromisoformat(args.start) if args.start else None
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=tz)
     plant = Plant(seed=args.seed, speed=args.speed, start=start, config=PlantConfig(tz=tz))
-    inverter = Pi30Inverter(plant, bump_zero=args.bump_zero)
+    inverter: Answers
+    session: Callable[[], Pi30Session]
+    if getattr(args, "protocol", "pi30") == "pi18":
+        from solarstack.sim.pi18 import Pi18Inverter, Pi18Session  # imports this module: not at the top
+
+        pi18_unit = Pi18Inverter(plant, bump_zero=args.bump_zero)
+        inverter, session = pi18_unit, lambda: Pi18Session(pi18_unit)
+    else:
+        pi30_unit = Pi30Inverter(plant, bump_zero=args.bump_zero)
+        inverter, session = pi30_unit, lambda: Pi30Session(pi30_unit)
     pacing = Pacing(
         baud=2400 if args.slow else args.baud,
         report_size=8 if args.hid_reports else None,
         report_interval=args.report_interval,
         latency=args.latency,
     )
-    server = StreamServer(
-        lambda: Pi30Session(inverter), pacing=pacing, tick=1.0, control_hook=_control(inverter), seed=args.seed
-    )
+    server = StreamServer(session, pacing=pacing, tick=1.0, control_hook=_control(inverter), seed=args.seed)
     for text in args.fault:
         fault, count = parse_fault(text)
         server.set_fault(fault, count)
     return server, inverter
 
 
-def _control(inverter: Pi30Inverter) -> Callable[[str], str]:
+def _control(inverter: Answers) -> Callable[[str], str]:
     def hook(line: str) -> str:
         words = line.split()
         if words[0] == "state":
@@ -649,7 +686,7 @@ def main(argv: list[str]) -> int:
         print(f"solarstack sim inverter: {exc}", file=sys.stderr)
         return 2
     try:
-        server, _ = build(args)
+        server, _ = build_any(args)
         first = server.add_pty(args.link) if args.pty else f"tcp://{args.host}:{server.add_tcp(args.host, args.tcp)}"
         control = server.add_control(args.host, args.control) if args.control is not None else None
     except (ValueError, OSError) as exc:

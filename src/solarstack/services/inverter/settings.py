@@ -21,8 +21,12 @@ class InverterSettings(CommonSettings):
         validate_default=True,
         description="device URLs, comma-separated, e.g. pi30+serial:///dev/ttyUSB0?name=inverter1",
     )
-    inverter_poll_seconds: float = Field(10.0, gt=0, description="interval of QPIGS, QMOD, QPIWS")
-    inverter_slow_poll_seconds: float = Field(300.0, gt=0, description="interval of QPIRI, QFLAG (ratings, flags)")
+    inverter_poll_seconds: float = Field(
+        10.0, gt=0, description="interval of the live status queries (PI30 QPIGS, QMOD, QPIWS; PI18 GS, MOD, FWS)"
+    )
+    inverter_slow_poll_seconds: float = Field(
+        300.0, gt=0, description="interval of the ratings and flags (PI30 QPIRI, QFLAG; PI18 PIRI, FLAG)"
+    )
     inverter_commands: str = Field(
         "",
         description="override the schedule: COMMAND:seconds, comma-separated (e.g. QPIGS:5,QPIGS2:5,QMOD:10)",
