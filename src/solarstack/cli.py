@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--timeout", type=float, default=None, help="seconds to wait for each answer")
 
     d = sub.add_parser("decode", help="decode a frame given as hex or text (no I/O)")
-    d.add_argument("--protocol", required=True, help="pi30, pi18, jk02, jkserial, daly, vedirect")
+    d.add_argument("--protocol", required=True, help="pi30, pi18, pi17, pi16, jk02, jkserial, daly, vedirect")
     d.add_argument("--command", help="the command the frame answers, where the frame does not name itself")
     src = d.add_mutually_exclusive_group(required=True)
     src.add_argument("--hex", help="frame bytes as hex (spaces allowed)")

@@ -73,6 +73,50 @@ class _Pi18:
         return rows
 
 
+class _Pi17:
+    def encode(self, command: str) -> bytes:
+        from solarstack.protocols import pi17
+
+        return pi17.encode(command)  # unknown commands fail with the list hint, not a silent frame
+
+    def decode(self, frame: bytes, command: str | None) -> tuple[dict[str, Value], FieldTable]:
+        from solarstack.protocols import pi17
+
+        if not command:
+            raise ConfigError("pi17 replies do not name their command: add --command, e.g. --command GS")
+        values = pi17.decode(command, frame)
+        return values, pi17.lookup(command).fields
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        from solarstack.protocols import pi17
+
+        rows = [("query", c.text, c.description) for c in pi17.COMMANDS.values() if c.read_only]
+        # PI17's battery bounds are absolute (its units are 48 V only): no "scales" note
+        note = " (48 V unit; scales with the battery)"
+        rows += [("setting", s.key, _setting_text(s).removesuffix(note)) for s in pi17.SETTINGS]
+        return rows
+
+
+class _Pi16:
+    def encode(self, command: str) -> bytes:
+        from solarstack.protocols import pi16
+
+        return pi16.encode(command)  # unknown commands fail with the list hint, not a silent frame
+
+    def decode(self, frame: bytes, command: str | None) -> tuple[dict[str, Value], FieldTable]:
+        from solarstack.protocols import pi16
+
+        if not command:
+            raise ConfigError("pi16 replies do not name their command: add --command, e.g. --command QPIGS")
+        values = pi16.decode(command, frame)
+        return values, pi16.lookup(command).fields
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        from solarstack.protocols import pi16
+
+        return [("query", c.text, c.description) for c in pi16.COMMANDS.values()]
+
+
 def _setting_text(s: object) -> str:
     from solarstack.core.fields import Setting
 
@@ -100,6 +144,8 @@ def _own(protocol: str) -> Callable[[], Codec]:
 CODECS: dict[str, Callable[[], Codec]] = {
     "pi30": _Pi30,
     "pi18": _Pi18,
+    "pi17": _Pi17,
+    "pi16": _Pi16,
     **{p: _own(p) for p in ("jk02", "jkserial", "daly", "vedirect", "bme280", "openmeteo")},
 }
 

@@ -1,0 +1,58 @@
+"""PI16 property tests: decode lets only ProtocolError escape; format_fields inverts decode."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from solarstack.core.errors import ProtocolError
+from solarstack.core.fields import Kind, Value
+from solarstack.protocols import pi16
+from solarstack.protocols.pi30 import crc
+
+QUERY_TEXTS = sorted(c.text for c in pi16.COMMANDS.values())
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def decode_or_protocol_error(command: str, frame: bytes) -> None:
+    try:
+        values = pi16.decode(command, frame)
+    except ProtocolError:
+        return
+    assert isinstance(values, dict)
+
+
+@FAST
+@given(command=st.sampled_from(QUERY_TEXTS), frame=st.binary(max_size=200))
+def test_arbitrary_bytes(command: str, frame: bytes) -> None:
+    decode_or_protocol_error(command, frame)
+
+
+@FAST
+@given(
+    command=st.sampled_from(QUERY_TEXTS),
+    payload=st.text(alphabet="0123456789.-+ ADGBVERFW:naifE\x00\t\u0661\u00b2", max_size=150),
+    with_crc=st.booleans(),
+)
+def test_arbitrary_payload_with_or_without_crc(command: str, payload: str, with_crc: bool) -> None:
+    body = b"(" + payload.encode("utf-8")
+    decode_or_protocol_error(command, body + (crc.crc_bytes(body) if with_crc else b"") + b"\r")
+
+
+@FAST
+@given(data=st.data(), command=st.sampled_from(["QPIGS", "QPIRI", "QPIWS", "QMOD", "QVFW", "QED20240115"]))
+def test_format_fields_round_trips(data: st.DataObject, command: str) -> None:
+    values: dict[str, Value] = {}
+    for f in pi16.table(command):
+        if f.kind is Kind.BOOL:
+            values[f.key] = data.draw(st.booleans())
+        elif f.kind is Kind.ENUM and f.options:
+            values[f.key] = data.draw(st.sampled_from(sorted(f.options.values())))
+        elif f.kind is Kind.TEXT:
+            values[f.key] = data.draw(st.text(alphabet="0123456789.", min_size=1, max_size=14).filter(str.strip))
+        else:
+            raw = data.draw(st.integers(0, 9999))
+            values[f.key] = round(raw * f.scale, 6) if f.kind is Kind.FLOAT else raw
+    values = {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip("-."))}
+    frame = pi16.reply_frame(pi16.format_fields(command, values), with_crc=data.draw(st.booleans()))
+    assert pi16.decode(command, frame) == values

@@ -1,0 +1,71 @@
+"""PI17 property tests: decode lets only ProtocolError escape; frame_end never loops or
+overruns; format_fields inverts decode."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from solarstack.core.errors import ProtocolError
+from solarstack.core.fields import Kind, Value
+from solarstack.protocols import pi17
+from solarstack.protocols.pi17 import framing
+
+QUERY_TEXTS = sorted(c.text for c in pi17.COMMANDS.values() if c.read_only)
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def decode_or_protocol_error(command: str, frame: bytes) -> None:
+    try:
+        values = pi17.decode(command, frame)
+    except ProtocolError:
+        return
+    assert isinstance(values, dict)
+
+
+@FAST
+@given(command=st.sampled_from([*QUERY_TEXTS, "SEP01"]), frame=st.binary(max_size=200))
+def test_arbitrary_bytes(command: str, frame: bytes) -> None:
+    decode_or_protocol_error(command, frame)
+
+
+@FAST
+@given(
+    command=st.sampled_from([*QUERY_TEXTS, "MCHGC0600"]),
+    payload=st.text(alphabet="0123456789.-+_,^ DVERFW:naifE\x00\t\r\u0661\u00b2", max_size=150),
+    length=st.one_of(st.none(), st.text(alphabet="0123456789 x", min_size=3, max_size=3)),
+)
+def test_valid_crc_with_arbitrary_payload(command: str, payload: str, length: str | None) -> None:
+    # A correct CRC around junk (and any length field): the decoder itself must hold.
+    text = f"^D{length if length is not None else f'{len(payload) + 3:03d}'}{payload}"
+    body = text.encode("utf-8")
+    decode_or_protocol_error(command, body + framing.plain_crc(body) + b"\r")
+
+
+@FAST
+@given(stream=st.binary(max_size=300))
+def test_frame_end_is_within_the_buffer(stream: bytes) -> None:
+    end = pi17.frame_end(stream)
+    assert end is None or 0 < end <= len(stream)
+    if end is not None:
+        assert stream[end - 1 : end] == b"\r"
+
+
+@FAST
+@given(data=st.data(), command=st.sampled_from(["PIRI", "GS", "PS", "WS", "FLAG", "BATS", "HECS", "MD", "VFW", "MOD"]))
+def test_format_fields_round_trips(data: st.DataObject, command: str) -> None:
+    values: dict[str, Value] = {}
+    for f in pi17.table(command):
+        if f.kind is Kind.BOOL:
+            values[f.key] = data.draw(st.booleans())
+        elif f.kind is Kind.ENUM and f.options:
+            values[f.key] = data.draw(st.sampled_from(sorted(set(f.options.values()))))
+        elif f.kind is Kind.TEXT:
+            values[f.key] = data.draw(st.text(alphabet="0123456789", min_size=1, max_size=14))
+        else:
+            signed = (f.fmt or "").startswith("+")
+            raw = data.draw(st.integers(-9999 if signed else 0, 9999))
+            values[f.key] = round(raw * f.scale, 6) if f.kind is Kind.FLOAT else raw
+    frame = pi17.reply_frame(pi17.format_fields(command, values))
+    assert pi17.frame_end(frame) == len(frame)
+    assert pi17.decode(command, frame) == values
