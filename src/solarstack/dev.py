@@ -99,9 +99,13 @@ def mosquitto_config(shipped: str, *, port: int, host: str, auth_dir: Path, user
     return "\n".join(out) + "\n"
 
 
-def prometheus_config(targets: Mapping[str, str], interval: str = "15s") -> str:
-    """Scrape config with one job per service, named like the compose services."""
-    lines = ["global:", f"  scrape_interval: {interval}", f"  evaluation_interval: {interval}", "scrape_configs:"]
+def prometheus_config(targets: Mapping[str, str], interval: str = "15s", rules: Path | None = None) -> str:
+    """Scrape config with one job per service, named like the compose services; with `rules`
+    (the repo's prometheus/rules/, when it exists) its recording and alert rules are loaded too."""
+    lines = ["global:", f"  scrape_interval: {interval}", f"  evaluation_interval: {interval}"]
+    if rules is not None:
+        lines += ["rule_files:", f"  - '{rules / '*.yml'}'"]
+    lines.append("scrape_configs:")
     for job, target in targets.items():
         lines += [f"  - job_name: {job}", "    static_configs:", f"      - targets: ['{target}']"]
     return "\n".join(lines) + "\n"
@@ -262,7 +266,8 @@ class Stack:
             return
         port = self.ports["prometheus"]
         conf = self.workdir / "prometheus.yml"
-        conf.write_text(prometheus_config(scrape, interval="5s"))
+        rules = self.root / "prometheus" / "rules"
+        conf.write_text(prometheus_config(scrape, interval="5s", rules=rules if rules.is_dir() else None))
         argv = [
             binary,
             f"--config.file={conf}",
@@ -292,8 +297,12 @@ class Stack:
                 PROMETHEUS_URL=f"http://{self.host}:{self.ports['prometheus']}",
             )
         if service.name == "collector" and have_influx:
+            # VictoriaMetrics takes the v2 write path and ignores org, bucket and token
             env.update(
-                INFLUX_URL=f"http://{self.host}:{self.ports['influx']}", INFLUX_TOKEN="dev", INFLUX_ORG="solarstack"
+                INFLUX_URL=f"http://{self.host}:{self.ports['influx']}",
+                INFLUX_API="v2",
+                INFLUX_TOKEN="dev",
+                INFLUX_ORG="solarstack",
             )
         return env
 

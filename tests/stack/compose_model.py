@@ -7,14 +7,14 @@ import json
 import subprocess
 from pathlib import Path
 
+from solarstack.services.registry import SERVICES
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+# Every secret .env must hold: one broker password per service of the registry (its MQTT
+# user), and the infrastructure's own. A new service needs no edit here.
 SECRETS = {
-    "MQTT_PASSWORD_INVERTER": "pw-inverter",
-    "MQTT_PASSWORD_BMS": "pw-bms",
-    "MQTT_PASSWORD_HOUSE": "pw-house",
-    "MQTT_PASSWORD_WEATHER": "pw-weather",
-    "MQTT_PASSWORD_WEB": "pw-web",
+    **{f"MQTT_PASSWORD_{s.mqtt_user.upper()}": f"pw-{s.mqtt_user}" for s in SERVICES},
     "INFLUXDB_ADMIN_PASSWORD": "pw-influx-admin",
     "INFLUX_TOKEN": "token-influx",
     "GRAFANA_ADMIN_PASSWORD": "pw-grafana",

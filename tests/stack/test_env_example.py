@@ -12,6 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from compose_model import SECRETS
 from pydantic import BaseModel, TypeAdapter
 
 import solarstack.services
@@ -110,17 +111,23 @@ def test_models_are_found() -> None:
 
 
 # Values compose sets on purpose, whatever the model's default: the network, the users, the paths.
-COMPOSE_FIXED = {"MQTT_HOST", "MQTT_USERNAME", "MQTT_PASSWORD", "STATE_DIR", "PROMETHEUS_URL", "WEB_API_TOKEN"}
+# compose sets these on purpose (the collector writes to the stack's InfluxDB with its token)
+COMPOSE_FIXED = {
+    "MQTT_HOST",
+    "MQTT_USERNAME",
+    "MQTT_PASSWORD",
+    "STATE_DIR",
+    "PROMETHEUS_URL",
+    "WEB_API_TOKEN",
+    "INFLUX_URL",
+    "INFLUX_TOKEN",
+}
 
 
 def test_compose_passes_every_field_with_the_model_default(compose_v2: Path, tmp_path: Path) -> None:
     """Each compose service with a settings model gets every field; unset in .env, the model default."""
-    secrets = ["MQTT_PASSWORD_INVERTER", "MQTT_PASSWORD_BMS", "MQTT_PASSWORD_HOUSE", "MQTT_PASSWORD_WEB"]
-    secrets += ["MQTT_PASSWORD_WEATHER"]
-    secrets += ["INFLUXDB_ADMIN_PASSWORD"]
-    secrets += ["INFLUX_TOKEN", "GRAFANA_ADMIN_PASSWORD", "WEB_API_TOKEN"]
     env = tmp_path / ".env"
-    env.write_text("".join(f"{name}=x\n" for name in secrets))
+    env.write_text("".join(f"{name}=x\n" for name in SECRETS))
     cmd = [str(compose_v2), "--project-directory", str(ROOT), "--env-file", str(env), "config", "--format", "json"]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, timeout=60)
     assert result.returncode == 0, result.stderr

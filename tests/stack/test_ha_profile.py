@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from compose_model import SECRETS
 
 from support import MqttRecorder, free_port, wait_for
 
@@ -105,11 +106,7 @@ def test_home_assistant_uses_the_broker_out_of_the_box(shipped_broker, tmp_path:
 
 def test_compose_runs_the_seed_before_home_assistant(compose_v2: Path, tmp_path: Path) -> None:
     env = tmp_path / ".env"
-    env.write_text(
-        "MQTT_PASSWORD_INVERTER=x\nMQTT_PASSWORD_BMS=x\nMQTT_PASSWORD_WEB=x\nINFLUXDB_ADMIN_PASSWORD=x\n"
-        "MQTT_PASSWORD_WEATHER=x\nMQTT_PASSWORD_HOUSE=x\n"
-        "INFLUX_TOKEN=x\nGRAFANA_ADMIN_PASSWORD=x\nWEB_API_TOKEN=x\nMQTT_PASSWORD_HOMEASSISTANT=pw-ha\n"
-    )
+    env.write_text("".join(f"{name}=x\n" for name in SECRETS) + "MQTT_PASSWORD_HOMEASSISTANT=pw-ha\n")
     cmd = [str(compose_v2), "--project-directory", str(ROOT), "--env-file", str(env), "--profile", "ha"]
     result = subprocess.run([*cmd, "config", "--format", "json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr

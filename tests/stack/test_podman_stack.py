@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from compose_model import SECRETS
 
 from solarstack.services.registry import SERVICES, SIMULATORS
 from support import free_port, wait_for
@@ -317,15 +318,7 @@ def _stack(podman: Podman, compose_v2: Path, tmp_path_factory: pytest.TempPathFa
         "PROMETHEUS_IMAGE": standins.prometheus,
         "SOLARSTACK_REGISTRY": NS,
         "SOLARSTACK_VERSION": "test",
-        "MQTT_PASSWORD_INVERTER": "pw-inverter-test",
-        "MQTT_PASSWORD_BMS": "pw-bms-test",
-        "MQTT_PASSWORD_WEATHER": "pw-weather-test",
-        "MQTT_PASSWORD_HOUSE": "pw-house-test",
-        "MQTT_PASSWORD_WEB": "pw-web-test",
-        "INFLUXDB_ADMIN_PASSWORD": "pw-influx-test",
-        "INFLUX_TOKEN": "token-influx-test",
-        "GRAFANA_ADMIN_PASSWORD": "pw-grafana-test",
-        "WEB_API_TOKEN": "token-web-test",
+        **{name: f"{value}-test" for name, value in SECRETS.items()},
         "MQTT_PUBLISH_ADDRESS": "127.0.0.1",
         "WEB_PUBLISH_ADDRESS": "127.0.0.1",
         "MQTT_PUBLISH_PORT": str(ports["mqtt"]),

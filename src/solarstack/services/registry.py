@@ -86,6 +86,8 @@ SERVICES: tuple[Service, ...] = (
         devices_var="HOUSE_DEVICES",
         demo_devices="bme280+i2c://1/0x76?name=house&fake=plant",
     ),
+    # after the readers, so it finds their retained catalogues; before the web
+    Service("collector", "solarstack.services.collector.main", "collector", "collector", 9100),
     Service("web", "solarstack.services.web.main", "web", "web", 8080, port_var="WEB_PORT"),
 )
 
