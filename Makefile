@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install deps ha test lint bench demo env clean
+.PHONY: help install deps ha test lint bench demo env dashboards clean
 
 help:
 	@echo "make demo   run the whole stack locally with simulated devices (no Docker)"
@@ -12,6 +12,7 @@ help:
 	@echo "make bench  print benchmark figures and ratios"
 	@echo "make lint   ruff + mypy"
 	@echo "make env    write .env for docker compose, every secret random (never overwrites one)"
+	@echo "make dashboards  regenerate grafana/dashboards/*.json from grafana/build.py"
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -33,8 +34,8 @@ test: deps install ha lint
 	$(VENV)/bin/pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench grafana
+	$(VENV)/bin/ruff format --check src tests bench grafana
 	$(VENV)/bin/mypy src/solarstack
 
 bench: deps install
@@ -47,6 +48,10 @@ demo: deps install
 # Only python3 is needed, no virtualenv: the generator uses the standard library alone.
 env:
 	@PYTHONPATH=src python3 -m solarstack.cli init
+
+# Grafana dashboards are code: edit grafana/build.py, then regenerate (tests compare the JSON).
+dashboards: install
+	$(PY) grafana/build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .state artifacts
