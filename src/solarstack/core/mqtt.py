@@ -268,12 +268,16 @@ class MqttClient:
         if first and self.connected:
             self._client.subscribe(topic_filter, qos=1)
 
-    def unsubscribe(self, topic_filter: str) -> None:
-        """Drop every handler of `topic_filter` and stop receiving it."""
+    def unsubscribe(self, topic_filter: str) -> int | None:
+        """Drop every handler of `topic_filter` (not restored on a reconnect) and stop receiving
+        it. The UNSUBSCRIBE's message id, for a caller that waits for its UNSUBACK; None when
+        nothing was sent (not subscribed, or not connected)."""
         with self._lock:
             known = self._subscriptions.pop(topic_filter, None) is not None
         if known and self.connected:
-            self._client.unsubscribe(topic_filter)
+            _rc, mid = self._client.unsubscribe(topic_filter)
+            return mid
+        return None
 
     # ---- paho callbacks (network thread) ---------------------------------------------
 

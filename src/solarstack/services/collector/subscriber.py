@@ -56,11 +56,7 @@ class AckingMqttClient(MqttClient):
         """Unsubscribe and wait (bounded) for the broker's UNSUBACK: True once it came. Used
         to leave a shared group on a graceful stop, so the broker gives this member's share to
         the others instead of queueing it in our session until we return."""
-        with self._lock:
-            self._subscriptions.pop(topic_filter, None)  # not restored on a reconnect
-        if not self.connected:
-            return False
-        _rc, mid = self._client.unsubscribe(topic_filter)
+        mid = self.unsubscribe(topic_filter)
         if mid is None:
             return False
         with self._unsubscribed:  # the UNSUBACK may come before we get here: hence a set
