@@ -1,5 +1,5 @@
 """Nothing lost, nothing doubled: while a site publishes a numbered run of states, the collector
-is killed with SIGKILL and restarted, the sink goes away for seconds, the broker restarts —
+is killed with SIGKILL and restarted, the sink goes away for a minute, the broker restarts —
 and afterwards every published state is in InfluxDB 1.6 exactly once, at its own `ts`.
 
 The broker keeps the collector's session (persistence on, as the shipped config has); the site
@@ -8,6 +8,7 @@ publishes through the readers' own MQTT client, which spools while the broker is
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any
 
 from collector_support import CollectorFactory, CollectorProcess, Publisher, SiteFactory, ns_of
@@ -18,6 +19,8 @@ from support import wait_for
 Broker = Any
 N = 400
 RATE = 100.0  # states per second: 4 s of publishing
+OUTAGE_RATE = 5.0  # states per second while the sink is away: 80 s of publishing
+OUTAGE_SECONDS = 60.0
 
 
 def start(broker: Broker, influxdb1: InfluxDB1, collector_factory: CollectorFactory) -> CollectorProcess:
@@ -78,15 +81,17 @@ def test_sink_outage_spools_to_disk_and_replays_in_order(
     collector = start(broker, influxdb1, collector_factory)
     site = site_factory(broker)
     site.catalog("inverter", "inverter")
-    publisher = Publisher(site, "inverter", N, RATE).start()
-    wait_for(lambda: stored(influxdb1) >= 50, 10, interval=0.05, what="a first part written")
+    # States keep coming all through a one-minute outage of the sink (400 at 5 per second).
+    publisher = Publisher(site, "inverter", N, OUTAGE_RATE).start()
+    wait_for(lambda: stored(influxdb1) >= 25, 10, interval=0.05, what="a first part written")
     influxdb1.stop()
+    back_at = time.monotonic() + OUTAGE_SECONDS
     spooled = wait_for(
         lambda: collector.metrics()["solarstack_collector_spool_points"], 10, interval=0.05, what="points spooled"
     )
     assert spooled > 0 and collector.ready()  # the sink being away does not make it unready
     # killed while it holds a spool: the spool is on disk and the next start replays it
-    wait_for(lambda: collector.metrics()["solarstack_collector_spool_points"] >= 100, 10, what="a larger spool")
+    wait_for(lambda: collector.metrics()["solarstack_collector_spool_points"] >= 100, 40, what="a larger spool")
     metrics = collector.metrics()
     # refused once it is gone; a write caught by its shutdown may end as a reset, timeout or 5xx first
     failed = sum(
@@ -95,8 +100,10 @@ def test_sink_outage_spools_to_disk_and_replays_in_order(
     assert failed >= 1 and metrics['solarstack_collector_write_errors_total{kind="rejected"}'] == 0
     collector.kill()
     collector.start()
+    time.sleep(max(0.0, back_at - time.monotonic()))  # the outage's length is the scenario, not a wait
+    assert collector.metrics()["solarstack_collector_spool_points"] >= 250  # a minute of states held on disk
     influxdb1.start()
-    publisher.join()
+    publisher.join(60)
     assert_every_state_once(influxdb1)
     wait_for(lambda: collector.metrics()["solarstack_collector_spool_points"] == 0, 10, what="spool drained")
 
