@@ -29,9 +29,32 @@ def _parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("query", help="ask a device once and print the decoded answer")
     q.add_argument("url", help="device URL, e.g. pi30+serial:///dev/ttyUSB0")
-    q.add_argument("commands", nargs="+", metavar="COMMAND", help="e.g. QPIGS QPIRI QMOD QPIWS (or `all`)")
-    q.add_argument("--json", action="store_true", help="print one JSON object with the MQTT state field names")
+    q.add_argument(
+        "commands",
+        nargs="+",
+        metavar="COMMAND",
+        help="e.g. QPIGS QPIRI QMOD, or QPIGS#QPIRI#QMOD; `all`; get_status, get_settings, get_device_id, get_version",
+    )
+    shape = q.add_mutually_exclusive_group()
+    shape.add_argument("--json", dest="output", action="store_const", const="json", help="same as --output json")
+    shape.add_argument(
+        "--output",
+        choices=("text", "json", "prometheus"),
+        help="text (default); json: one object with the MQTT state field names; "
+        "prometheus: the text exposition format, as a reader's /metrics names it",
+    )
+    q.set_defaults(output="text")
+    q.add_argument(
+        "--output-file",
+        metavar="FILE",
+        help="write FILE (replaced atomically) instead of printing, e.g. for node_exporter's textfile collector",
+    )
     q.add_argument("--timeout", type=float, default=None, help="seconds to wait for each answer")
+
+    det = sub.add_parser("detect", help="which inverter protocol family answers, by read-only probes")
+    det.add_argument("url", help="transport URL, e.g. serial:///dev/ttyUSB0 or tcp://192.168.1.50:8899")
+    det.add_argument("--json", action="store_true", help="print one JSON object: family, reason, evidence")
+    det.add_argument("--timeout", type=float, default=None, help="seconds to wait for each probe's answer")
 
     d = sub.add_parser("decode", help="decode a frame given as hex or text (no I/O)")
     d.add_argument("--protocol", required=True, help="pi30, pi18, pi17, pi16, jk02, jkserial, daly, vedirect")
@@ -78,6 +101,20 @@ def _delegate(module: str, what: str, argv: list[str]) -> int:
     return result
 
 
+def _detect(args: argparse.Namespace) -> int:
+    """`solarstack detect`: the probes are devices/detect.py's; this prints the verdict."""
+    import json
+
+    from solarstack.devices import detect
+
+    verdict = detect.detect(detect.transport_url(args.url), timeout=args.timeout)
+    print(json.dumps(verdict.as_dict()) if args.json else verdict.text())
+    if verdict.family is None:
+        print(f"solarstack detect: {verdict.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["dev"]:  # argparse's REMAINDER would drop options that come first
@@ -98,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from solarstack import envfile
 
             return envfile.init(args.directory)
+        if args.cmd == "detect":
+            return _detect(args)
         from solarstack import oneshot
 
         handler = getattr(oneshot, f"cmd_{args.cmd}")

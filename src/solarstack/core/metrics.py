@@ -142,7 +142,7 @@ def reading_samples(reading: Reading) -> list[_Sample]:
     return samples
 
 
-class _ReadingCollector(Collector):
+class ReadingCollector(Collector):
     """Latest samples per device, rendered at scrape time."""
 
     def __init__(self) -> None:
@@ -227,7 +227,7 @@ class ServiceMetrics:
         )
         self.reconnects = Counter(f"{PREFIX}_reconnects", "Device link reopened", ["device"], registry=registry)
         self.up = Gauge(f"{PREFIX}_device_up", "1 while the device answers", ["device"], registry=registry)
-        self._readings = _ReadingCollector()
+        self._readings = ReadingCollector()
         self._mqtt = _MqttCollector()
         registry.register(self._readings)
         registry.register(self._mqtt)

@@ -10,6 +10,11 @@ reader (services/reader.py) serves every protocol family: what it is (`protocol`
 energy counters its readings feed (`counters`, `energy_command`), what it accepts
 (`settings`, `apply`, `is_query`). A new protocol family is a codec, a device class
 with these members and a row in devices/registry.py.
+
+One member is optional: `named_queries()`, the groups `solarstack query` runs for
+mpp-solar's names (`get_status`, `get_settings`, `get_device_id`, `get_version`). A
+class without it gets the status and settings groups from its schedule (see
+`named_queries` below); a family with identity and firmware queries should define it.
 """
 
 from __future__ import annotations
@@ -126,3 +131,35 @@ class OneCommand:
             from solarstack.core.errors import ConfigError
 
             raise ConfigError(f"{self.protocol} has one command, {self.command!r} (got {command!r})")
+
+
+#: mpp-solar's names for groups of queries, which `solarstack query` expands: the live
+#: status, the settings in force, the serial number, the firmware version.
+QUERY_NAMES = ("get_status", "get_settings", "get_device_id", "get_version")
+
+
+def named_queries(device: Device) -> dict[str, tuple[str, ...]]:
+    """The query groups behind QUERY_NAMES that `device` has (a name it lacks is absent).
+
+    A device class may say it itself with a `named_queries()` method (optional: Device
+    does not require it, so every existing family keeps conforming); otherwise the
+    groups come from `scheduled_queries`.
+    """
+    own = getattr(device, "named_queries", None)
+    if callable(own):
+        return dict(own())
+    return scheduled_queries(device)
+
+
+def scheduled_queries(device: Device) -> dict[str, tuple[str, ...]]:
+    """`get_status`: what the schedule polls at the fast interval; `get_settings`: at the
+    slow one. The default of `named_queries`, and a start for a class's own."""
+    # Any two distinct intervals sort the schedule; the readers' defaults, because a
+    # schedule() may tune its device to the intervals (say, a cache window from `fast`).
+    fast, slow = 10.0, 300.0
+    plan = device.schedule(fast, slow)
+    groups = {
+        "get_status": tuple(c for c, s in plan if s == fast),
+        "get_settings": tuple(c for c, s in plan if s == slow),
+    }
+    return {name: commands for name, commands in groups.items() if commands}

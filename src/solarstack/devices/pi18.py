@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from solarstack.core.device_url import DeviceURL
 from solarstack.core.errors import ProtocolError, SettingError
 from solarstack.core.fields import Setting, Value
-from solarstack.devices.base import Identity
+from solarstack.devices.base import Identity, scheduled_queries
 from solarstack.devices.pifamily import DEFAULT_TIMEOUT, CommandSpec, PiDevice, flag_option, logger, unknown_setting
 from solarstack.protocols import pi18
 from solarstack.transports.base import Transport
@@ -76,6 +76,11 @@ class Pi18Device(PiDevice[pi18.Pi18Context]):
     def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
         """Live values every `fast` seconds, ratings and flags every `slow`."""
         return (("GS", fast), ("MOD", fast), ("FWS", fast), ("PIRI", slow), ("FLAG", slow))
+
+    def named_queries(self) -> dict[str, tuple[str, ...]]:
+        """mpp-solar's names for `solarstack query`: status and settings as the schedule polls
+        them, the serial number (ID) and the firmware version (VFW)."""
+        return {**scheduled_queries(self), "get_device_id": ("ID",), "get_version": ("VFW",)}
 
     def counters(self) -> tuple[Counter, ...]:
         from solarstack.protocols.pi18.energy import PI18_COUNTERS

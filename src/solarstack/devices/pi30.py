@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from solarstack.core.device_url import DeviceURL
 from solarstack.core.errors import ProtocolError, SettingError
 from solarstack.core.fields import Setting, Value
-from solarstack.devices.base import Identity
+from solarstack.devices.base import Identity, scheduled_queries
 from solarstack.devices.pifamily import DEFAULT_TIMEOUT, CommandSpec, PiDevice, flag_option, logger, unknown_setting
 from solarstack.protocols import pi30
 from solarstack.transports.base import Transport
@@ -81,6 +81,11 @@ class Pi30Device(PiDevice[pi30.Pi30Context]):
     def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
         """Live values every `fast` seconds, ratings and flags every `slow`."""
         return (("QPIGS", fast), ("QMOD", fast), ("QPIWS", fast), ("QPIRI", slow), ("QFLAG", slow))
+
+    def named_queries(self) -> dict[str, tuple[str, ...]]:
+        """mpp-solar's names for `solarstack query`: status and settings as the schedule polls
+        them, the serial number (QID) and the firmware version (QVFW)."""
+        return {**scheduled_queries(self), "get_device_id": ("QID",), "get_version": ("QVFW",)}
 
     def counters(self) -> tuple[Counter, ...]:
         from solarstack.protocols.pi30.energy import PI30_COUNTERS

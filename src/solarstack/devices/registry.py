@@ -10,6 +10,7 @@ pi30+…` never pays for bleak or the BMS codecs. Each device module offers
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import NamedTuple
 
 from solarstack.core.device_url import DeviceURL
@@ -26,6 +27,10 @@ class Family(NamedTuple):
 FAMILIES: dict[str, Family] = {
     "pi30": Family("solarstack.devices.pi30", ("inverter",)),
     "pi18": Family("solarstack.devices.pi18", ("inverter",)),
+    "pi17": Family("solarstack.devices.pi17", ("inverter",)),
+    "pi16": Family("solarstack.devices.pi16", ("inverter",)),
+    # any PI family, found by read-only probes and cached under STATE_DIR (devices/detect.py)
+    "auto": Family("solarstack.devices.detect", ("inverter",)),
     "jkserial": Family("solarstack.devices.bms", ("battery",)),
     "daly": Family("solarstack.devices.bms", ("battery",)),
     "vedirect": Family("solarstack.devices.bms", ("shunt",)),
@@ -50,13 +55,32 @@ def check_kind(url: DeviceURL, kinds: tuple[str, ...]) -> None:
         )
 
 
-def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False) -> Device:
+def open_device(
+    url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False, state_dir: Path | None = None
+) -> Device:
+    """The device `url` names (nothing is opened yet, except that an `auto+` URL probes its link
+    unless a verdict is cached under `state_dir`)."""
     family = FAMILIES.get(url.protocol)
     if family is None:
         raise ConfigError(
             f"device URL {url.raw!r}: unknown protocol {url.protocol!r}; known: {', '.join(sorted(FAMILIES))}"
         )
+    if url.protocol == "auto":
+        from solarstack.devices import detect
+
+        return detect.open_device(url, timeout=timeout, allow_destructive=allow_destructive, state_dir=state_dir)
     device: Device = importlib.import_module(family.module).open_device(
         url, timeout=timeout, allow_destructive=allow_destructive
     )
     return device
+
+
+def check_url(url: DeviceURL) -> None:
+    """ConfigError (one line) for a URL that cannot work, with no I/O: what a settings
+    validator asks (building a device touches no hardware; an `auto+` URL would probe)."""
+    if url.protocol == "auto":
+        from solarstack.devices import detect
+
+        detect.check(url)
+    else:
+        open_device(url).close()

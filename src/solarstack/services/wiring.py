@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry
@@ -45,14 +46,23 @@ class Plan(NamedTuple):
 
 
 def open_devices(
-    devices: str, kinds: tuple[str, ...], *, timeout: float | None = None, allow_destructive: bool = False
+    devices: str,
+    kinds: tuple[str, ...],
+    *,
+    timeout: float | None = None,
+    allow_destructive: bool = False,
+    state_dir: Path | None = None,
 ) -> list[tuple[DeviceURL, Device]]:
     """Every URL of a service's `<SERVICE>_DEVICES`, checked for the service's kinds and opened
-    (transports open on first use: nothing touches hardware here)."""
+    (transports open on first use: nothing touches hardware here, except an `auto+` URL's
+    probes when no verdict is cached under `state_dir`)."""
     urls = parse_device_list(devices)
     for url in urls:
         registry.check_kind(url, kinds)
-    return [(url, registry.open_device(url, timeout=timeout, allow_destructive=allow_destructive)) for url in urls]
+    return [
+        (url, registry.open_device(url, timeout=timeout, allow_destructive=allow_destructive, state_dir=state_dir))
+        for url in urls
+    ]
 
 
 def build_readers(

@@ -1,10 +1,11 @@
 """Simulators: a virtual PI30 inverter on the real wire protocol, driven by the plant model.
 
-`solarstack sim inverter --pty | --tcp PORT [--protocol pi30|pi18] [--hid-reports]
+`solarstack sim inverter --pty | --tcp PORT [--protocol pi30|pi18|pi17|pi16] [--hid-reports]
 [--baud 2400] [--fault crc:3] [--control PORT] [--seed N] [--speed X]` prints the pty
 path (or `tcp://127.0.0.1:PORT`) as its first stdout line and serves until SIGTERM/SIGINT.
-`--protocol pi18` serves a PI18 unit (sim/pi18.py) on the same plant, transport, pacing,
-faults and control port; the rest of this docstring is about PI30, the default.
+`--protocol pi18` serves a PI18 unit (sim/pi18.py), `pi17` a PI17 one (sim/pi17.py), `pi16`
+a PI16 one (sim/pi16.py), each on the same plant, transport, pacing, faults and control
+port; the rest of this docstring is about PI30, the default.
 
 The frames are built with the PI30 codec (`format_fields`, `reply_frame`), but what the
 device *does* is this module's own: it checks request CRCs (both adjustment rules) and
@@ -535,7 +536,7 @@ _QLED: Mapping[str, Value] = {
 
 
 class Answers(Protocol):
-    """What a session and the control hook need of a virtual inverter (PI30 or PI18)."""
+    """What a session and the control hook need of a virtual inverter (any family)."""
 
     plant: Plant
     requests: int
@@ -591,7 +592,7 @@ class Pi30Session(BaseSession):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="solarstack sim inverter",
-        description="A virtual PI30 (or PI18) inverter on a pty or TCP port, driven by the plant model.",
+        description="A virtual PI30 (or PI18, PI17, PI16) inverter on a pty or TCP port, driven by the plant model.",
     )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pty; prints its path")
@@ -623,7 +624,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: The families this simulator speaks (`--protocol`).
-PROTOCOLS = ("pi30", "pi18")
+PROTOCOLS = ("pi30", "pi18", "pi17", "pi16")
 
 
 def build(args: argparse.Namespace) -> tuple[StreamServer, Pi30Inverter]:
@@ -643,11 +644,23 @@ def build_any(args: argparse.Namespace) -> tuple[StreamServer, Answers]:
     plant = Plant(seed=args.seed, speed=args.speed, start=start, config=PlantConfig(tz=tz))
     inverter: Answers
     session: Callable[[], Pi30Session]
-    if getattr(args, "protocol", "pi30") == "pi18":
-        from solarstack.sim.pi18 import Pi18Inverter, Pi18Session  # imports this module: not at the top
+    protocol = getattr(args, "protocol", "pi30")
+    # the family modules import this one: not at the top
+    if protocol == "pi18":
+        from solarstack.sim.pi18 import Pi18Inverter, Pi18Session
 
         pi18_unit = Pi18Inverter(plant, bump_zero=args.bump_zero)
         inverter, session = pi18_unit, lambda: Pi18Session(pi18_unit)
+    elif protocol == "pi17":
+        from solarstack.sim.pi17 import Pi17Inverter, Pi17Session
+
+        pi17_unit = Pi17Inverter(plant)
+        inverter, session = pi17_unit, lambda: Pi17Session(pi17_unit)
+    elif protocol == "pi16":
+        from solarstack.sim.pi16 import Pi16Inverter, Pi16Session
+
+        pi16_unit = Pi16Inverter(plant)
+        inverter, session = pi16_unit, lambda: Pi16Session(pi16_unit)
     else:
         pi30_unit = Pi30Inverter(plant, bump_zero=args.bump_zero)
         inverter, session = pi30_unit, lambda: Pi30Session(pi30_unit)

@@ -10,6 +10,7 @@ poll, who made it and which energy counters it feeds.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from solarstack.core.device_url import DeviceURL
 from solarstack.core.poller import CircuitBreaker, Schedule
@@ -21,7 +22,8 @@ from solarstack.services.wiring import Plan, open_devices, serve_readers
 HELP = """Poll MPP-Solar / Voltronic inverters and publish to MQTT and Home Assistant.
 
 Configured from the environment (see .env.example): INVERTER_DEVICES (required, e.g.
-pi30+serial:///dev/ttyUSB0?name=inverter1 or pi30+hidraw://?vid=0665&pid=5161),
+pi30+serial:///dev/ttyUSB0?name=inverter1, pi18+…, pi17+…, pi16+…, or auto+serial:///dev/ttyUSB0
+to probe the family once and cache it: docs/inverter-protocols.md, docs/detect.md),
 INVERTER_POLL_SECONDS, INVERTER_SLOW_POLL_SECONDS, INVERTER_COMMANDS (read-only queries),
 INVERTER_TIMEOUT, INVERTER_RETRIES, INVERTER_ALLOW_SETTINGS, INVERTER_ALLOW_DESTRUCTIVE
 (factory reset; off by default), and the shared MQTT_*, HA_DISCOVERY*, STATE_DIR,
@@ -29,11 +31,14 @@ METRICS_PORT, LOG_LEVEL, LOG_FORMAT."""
 
 
 async def serve(settings: InverterSettings, stop: asyncio.Event) -> None:
-    devices = open_devices(
+    # In a worker thread: an `auto+` URL with no cached verdict probes its link (seconds).
+    devices = await asyncio.to_thread(
+        open_devices,
         settings.inverter_devices,
         KINDS,
         timeout=settings.inverter_timeout,
         allow_destructive=settings.inverter_allow_destructive,
+        state_dir=Path(settings.state_dir),
     )
 
     def plan(url: DeviceURL, device: Device) -> Plan:

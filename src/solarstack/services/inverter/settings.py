@@ -22,10 +22,10 @@ class InverterSettings(CommonSettings):
         description="device URLs, comma-separated, e.g. pi30+serial:///dev/ttyUSB0?name=inverter1",
     )
     inverter_poll_seconds: float = Field(
-        10.0, gt=0, description="interval of the live status queries (PI30 QPIGS, QMOD, QPIWS; PI18 GS, MOD, FWS)"
+        10.0, gt=0, description="interval of the live status queries (PI30 QPIGS, QMOD, QPIWS; other families: docs)"
     )
     inverter_slow_poll_seconds: float = Field(
-        300.0, gt=0, description="interval of the ratings and flags (PI30 QPIRI, QFLAG; PI18 PIRI, FLAG)"
+        300.0, gt=0, description="interval of the ratings and flags (PI30 QPIRI, QFLAG; other families: docs)"
     )
     inverter_commands: str = Field(
         "",
@@ -57,7 +57,7 @@ class InverterSettings(CommonSettings):
         try:
             for url in parse_device_list(v):
                 registry.check_kind(url, KINDS)
-                registry.open_device(url)
+                registry.check_url(url)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return v
