@@ -101,6 +101,10 @@ def test_command_payload_carries_its_age_so_a_late_copy_is_refused(mosquitto: An
             client.post("/api/command", json={"device": "inverter", "command": "QMOD"}, headers=AUTH).status_code == 200
         )
 
+        # The answers came back through the web's own client; the recorder is another subscriber,
+        # and the broker may deliver to it a moment later.
+        wanted = {"solarstack/inverter/set/output_source_priority", "solarstack/inverter/query"}
+        wait_for(lambda: wanted <= set(rec.topics()), 5, what="both commands seen by the recorder")
         with rec.lock:
             published = dict(rec.messages)
         setting = published["solarstack/inverter/set/output_source_priority"]
