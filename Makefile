@@ -41,8 +41,9 @@ lint: install
 bench: deps install
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
+# `make demo UNITS=3`: a parallel inverter system of three units
 demo: deps install
-	$(VENV)/bin/solarstack dev
+	$(VENV)/bin/solarstack dev $(if $(UNITS),--units $(UNITS))
 
 # .env from .env.example with a fresh random value for every secret (`solarstack init`).
 # Only python3 is needed, no virtualenv: the generator uses the standard library alone.

@@ -52,6 +52,9 @@ device_ids() {
             ;;
         esac
         printf '%s\n' "$name"
+        # a parallel inverter system (`units=N`, docs/parallel.md) also publishes <name>_unit1..N
+        units=$(printf '%s\n' "$query" | tr '&' '\n' | sed -n 's/^units=//p' | tail -n 1)
+        case $units in [2-9]) i=1; while [ "$i" -le "$units" ]; do printf '%s_unit%s\n' "$name" "$i"; i=$((i + 1)); done ;; esac
     done
 }
 

@@ -181,7 +181,8 @@ def wait_for_fixture() -> Callable[..., object]:
 SHIPPED_USERS = (*(s.mqtt_user for s in SERVICES), "homeassistant")
 #: The readers' devices the shipped ACL is generated for (a reader may publish only these).
 SHIPPED_DEVICES = {
-    "INVERTER_DEVICES": "pi30+tcp://sim:8899?name=inverter,pi30+serial:///dev/ttyUSB0",
+    # a parallel system of two units on the serial port (docs/parallel.md)
+    "INVERTER_DEVICES": "pi30+tcp://sim:8899?name=inverter,pi30+serial:///dev/ttyUSB0?units=2",
     "BMS_DEVICES": "jk02+ble://C8:47:8C:12:34:56?name=pack1",
 }
 

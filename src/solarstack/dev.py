@@ -163,6 +163,7 @@ class Stack:
     workdir: Path
     host: str
     ports: dict[str, int]
+    units: int = 1  # a simulated parallel inverter system of this many units (docs/parallel.md)
     passwords: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
@@ -186,6 +187,12 @@ class Stack:
         logs.mkdir(parents=True, exist_ok=True)
         self.children.append(Child(name, argv, env, logs / f"{name}.log", ready))
 
+    def _units_option(self, sim: str) -> str:
+        return f"&units={self.units}" if sim == "inverter" and self.units > 1 else ""
+
+    def _units_args(self, sim: str) -> list[str]:
+        return ["--units", str(self.units)] if sim == "inverter" and self.units > 1 else []
+
     def _listening(self, port: int) -> Callable[[], bool]:
         return lambda: port_open(self.host, port)
 
@@ -193,7 +200,8 @@ class Stack:
         self.passwords = {user: secrets.token_urlsafe(18) for user in MQTT_USERS}
         devices: dict[str, list[str]] = {}
         for sim in SIMULATORS:
-            devices.setdefault(sim.reader, []).append(sim.url(self.host, self.ports[f"sim_{sim.name}"]))
+            url = sim.url(self.host, self.ports[f"sim_{sim.name}"])
+            devices.setdefault(sim.reader, []).append(url + self._units_option(sim.name))
         for service in SERVICES:  # in-process simulated devices (the house sensor's fake I2C bus)
             if service.demo_devices:
                 devices.setdefault(service.name, []).append(service.demo_devices)
@@ -205,7 +213,7 @@ class Stack:
             port = self.ports[f"sim_{sim.name}"]
             self._add(
                 sim.compose,
-                [sys.executable, "-c", _CLI, *sim.command(self.host, port)],
+                [sys.executable, "-c", _CLI, *sim.command(self.host, port), *self._units_args(sim.name)],
                 self._base_env(),
                 self._listening(port),
             )
@@ -391,6 +399,14 @@ def _parser() -> argparse.ArgumentParser:
         help=f"first of {len(_PORTS)} ports (default {DEFAULT_PORT_BASE}, free ones if taken); 0 = free ports",
     )
     p.add_argument("--root", type=Path, default=None, help="checkout holding mosquitto/ (default: found)")
+    p.add_argument(
+        "--units",
+        type=int,
+        default=1,
+        choices=range(1, 10),
+        metavar="N",
+        help="simulate a parallel inverter system of N units, 2..9 (default 1: one inverter)",
+    )
     return p
 
 
@@ -416,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if busy:
             log.warning("ports %s are in use: using free ports instead", ", ".join(busy))
         ports = allocate_ports(0, args.host)
-    stack = Stack(root=root, workdir=workdir, host=args.host, ports=ports)
+    stack = Stack(root=root, workdir=workdir, host=args.host, ports=ports, units=args.units)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)

@@ -124,6 +124,26 @@ def sim_process(wait_for: WaitFor) -> Iterator[Sim]:
     stop(proc)
 
 
+def tcp_sim(wait_for: WaitFor, *args: str) -> Iterator[Sim]:
+    """`solarstack sim inverter <args>` on a free TCP port (`Sim.pty` holds its tcp:// address),
+    with a control port; for a fixture to `yield from`."""
+    control = free_port()
+    proc = spawn(["sim", "inverter", *args, "--tcp", "0", "--control", str(control), "--seed", "7"])
+    assert proc.stdout is not None
+    address = proc.stdout.readline().strip()
+    assert address.startswith("tcp://127.0.0.1:"), address
+    wait_for(lambda: can_connect(control), 5, what="simulator control port")
+    yield Sim(proc, address, control)
+    stop(proc)
+
+
+def sim_state(sim: Sim) -> dict[str, str]:
+    """The simulator's own view (control port `state`): `ok key=value …`."""
+    answer = sim.control("state")
+    assert answer.startswith("ok "), answer
+    return dict(word.split("=", 1) for word in answer.split()[1:])
+
+
 def can_connect(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reader_support import Broker, Recorder, Sim, WaitFor, start_reader, stop
+from reader_support import Broker, Recorder, Sim, WaitFor, sim_state, start_reader, stop
 from test_pi18_reader import pi18_sim  # noqa: F401  (the fixture)
 
 from solarstack.core import catalog
@@ -45,15 +45,9 @@ def test_auto_finds_pi18_publishes_it_and_caches_the_verdict(
     assert _naks(pi18_sim) == naks
 
 
-def _sim_state(sim: Sim) -> dict[str, str]:
-    answer = sim.control("state")
-    assert answer.startswith("ok "), answer
-    return dict(word.split("=", 1) for word in answer.split()[1:])
-
-
 def _naks(sim: Sim) -> int:
-    return int(_sim_state(sim)["naks"])
+    return int(sim_state(sim)["naks"])
 
 
 def _requests(sim: Sim) -> int:
-    return int(_sim_state(sim)["requests"])
+    return int(sim_state(sim)["requests"])

@@ -13,31 +13,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reader_support import Broker, Recorder, Sim, WaitFor, can_connect, last_state, spawn, start_reader, stop
+from reader_support import (
+    Broker,
+    Recorder,
+    Sim,
+    WaitFor,
+    last_state,
+    sim_state,
+    start_reader,
+    tcp_sim,
+)
 
 from solarstack.core import catalog
 from solarstack.protocols import pi16
-from support import free_port
 
 
 @pytest.fixture
 def pi16_sim(wait_for: WaitFor) -> Iterator[Sim]:
     """The simulator in PI16 mode on a free TCP port (`Sim.pty` holds its tcp:// address)."""
-    control = free_port()
-    proc = spawn(["sim", "inverter", "--protocol", "pi16", "--tcp", "0", "--control", str(control), "--seed", "7"])
-    assert proc.stdout is not None
-    address = proc.stdout.readline().strip()
-    assert address.startswith("tcp://127.0.0.1:"), address
-    wait_for(lambda: can_connect(control), 5, what="simulator control port")
-    yield Sim(proc, address, control)
-    stop(proc)
-
-
-def _sim_state(sim: Sim) -> dict[str, str]:
-    """The simulator's own view (control port `state`): `ok key=value …`."""
-    answer = sim.control("state")
-    assert answer.startswith("ok "), answer
-    return dict(word.split("=", 1) for word in answer.split()[1:])
+    yield from tcp_sim(wait_for, "--protocol", "pi16")
 
 
 def test_catalogue_state_discovery_and_no_settings(
@@ -88,7 +82,7 @@ def test_catalogue_state_discovery_and_no_settings(
         answer = json.loads(wait_for(lambda: rec.last(f"{topic}/query/result"), 10))
         assert answer["ok"] and answer["fields"]["rated_battery_voltage"] == 48.0
         # the unit NAKs any setter text: none arrived
-        assert _sim_state(pi16_sim)["naks"] == "0" and int(_sim_state(pi16_sim)["requests"]) > 0
+        assert sim_state(pi16_sim)["naks"] == "0" and int(sim_state(pi16_sim)["requests"]) > 0
     finally:
         out = reader.output()
         rec.stop()

@@ -15,35 +15,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reader_support import Broker, Recorder, Sim, WaitFor, can_connect, last_state, spawn, start_reader, stop
+from reader_support import (
+    Broker,
+    Recorder,
+    Sim,
+    WaitFor,
+    last_state,
+    sim_state,
+    start_reader,
+    tcp_sim,
+)
 
 from solarstack.core import catalog
 from solarstack.protocols import pi17
-from support import free_port
 
 
 @pytest.fixture
 def pi17_sim(wait_for: WaitFor) -> Iterator[Sim]:
     """The simulator in PI17 mode on a free TCP port (`Sim.pty` holds its tcp:// address)."""
-    control = free_port()
-    proc = spawn(["sim", "inverter", "--protocol", "pi17", "--tcp", "0", "--control", str(control), "--seed", "7"])
-    assert proc.stdout is not None
-    address = proc.stdout.readline().strip()
-    assert address.startswith("tcp://127.0.0.1:"), address
-    wait_for(lambda: can_connect(control), 5, what="simulator control port")
-    yield Sim(proc, address, control)
-    stop(proc)
+    yield from tcp_sim(wait_for, "--protocol", "pi17")
 
 
 def _reader(broker: Broker, sim: Sim, tmp_path: Path, wait_for: WaitFor) -> Any:
     return start_reader(broker, sim, tmp_path, wait_for, INVERTER_DEVICES=f"pi17+{sim.pty}?name=inv1")
-
-
-def _sim_state(sim: Sim) -> dict[str, str]:
-    """The simulator's own view (control port `state`): `ok key=value …`."""
-    answer = sim.control("state")
-    assert answer.startswith("ok "), answer
-    return dict(word.split("=", 1) for word in answer.split()[1:])
 
 
 def test_catalogue_state_and_discovery(mosquitto: Broker, pi17_sim: Sim, tmp_path: Path, wait_for: WaitFor) -> None:
@@ -74,7 +68,7 @@ def test_catalogue_state_and_discovery(mosquitto: Broker, pi17_sim: Sim, tmp_pat
         state = wait_for(lambda: (s := last_state(rec)) and all(k in s for k in want) and s, 15, what="full state")
         assert state["ts"].endswith("Z")
         assert 40 < state["battery_voltage"] < 60
-        assert abs(state["battery_capacity"] - float(_sim_state(pi17_sim)["soc"])) <= 1
+        assert abs(state["battery_capacity"] - float(sim_state(pi17_sim)["soc"])) <= 1
         assert state["mode"] in {"hybrid", "battery"} and state["solar_power_priority"] == "load_battery_utility"
         assert state["battery_float_voltage"] == 54.0 and state["wide_ac_input_range"] is True
         assert state["grid_power"] >= 0 and state["ac_input_voltage_s"] == 0.0
@@ -128,13 +122,13 @@ def test_settings_through_mqtt_read_back_and_nak(
         answer = json.loads(wait_for(lambda: rec.last(f"{topic}/query/result"), 10))
         assert answer["ok"] and answer["fields"]["battery_float_voltage"] == 53.5
         assert answer["fields"]["battery_bulk_voltage"] == 56.4
-        assert _sim_state(pi17_sim)["naks"] == "0"
+        assert sim_state(pi17_sim)["naks"] == "0"
 
         # within the unit's MAR range, but above the bulk voltage: the unit NAKs it
         rec.publish(f"{topic}/set/battery_float_voltage", "58.0")
         nakked = result("battery_float_voltage", 2)
         assert nakked["ok"] is False and nakked["error"] == "the inverter refused MCHGV0564,0580 (NAK)"
-        assert _sim_state(pi17_sim)["naks"] == "1"  # it reached the device and was refused there
+        assert sim_state(pi17_sim)["naks"] == "1"  # it reached the device and was refused there
 
         # above MAR's 58.4 V (though within the PDFs' 60 V): refused before the wire
         rec.publish(f"{topic}/set/battery_float_voltage", "59")
@@ -144,7 +138,7 @@ def test_settings_through_mqtt_read_back_and_nak(
         rec.publish(f"{topic}/query", "SEP01")
         wait_for(lambda: len(rec.on(f"{topic}/query/result")) == 2, 10)
         assert json.loads(rec.on(f"{topic}/query/result")[-1])["ok"] is False
-        assert _sim_state(pi17_sim)["naks"] == "1"
+        assert sim_state(pi17_sim)["naks"] == "1"
     finally:
         out = reader.output()
         rec.stop()

@@ -14,35 +14,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reader_support import Broker, Recorder, Sim, WaitFor, can_connect, last_state, spawn, start_reader, stop
+from reader_support import (
+    Broker,
+    Recorder,
+    Sim,
+    WaitFor,
+    last_state,
+    sim_state,
+    start_reader,
+    tcp_sim,
+)
 
 from solarstack.core import catalog
 from solarstack.protocols import pi18
-from support import free_port
 
 
 @pytest.fixture
 def pi18_sim(wait_for: WaitFor) -> Iterator[Sim]:
     """The simulator in PI18 mode on a free TCP port (`Sim.pty` holds its tcp:// address)."""
-    control = free_port()
-    proc = spawn(["sim", "inverter", "--protocol", "pi18", "--tcp", "0", "--control", str(control), "--seed", "7"])
-    assert proc.stdout is not None
-    address = proc.stdout.readline().strip()
-    assert address.startswith("tcp://127.0.0.1:"), address
-    wait_for(lambda: can_connect(control), 5, what="simulator control port")
-    yield Sim(proc, address, control)
-    stop(proc)
+    yield from tcp_sim(wait_for, "--protocol", "pi18")
 
 
 def _reader(broker: Broker, sim: Sim, tmp_path: Path, wait_for: WaitFor, **extra: str) -> Any:
     return start_reader(broker, sim, tmp_path, wait_for, INVERTER_DEVICES=f"pi18+{sim.pty}?name=inv1", **extra)
-
-
-def _sim_state(sim: Sim) -> dict[str, str]:
-    """The simulator's own view (control port `state`): `ok key=value …`."""
-    answer = sim.control("state")
-    assert answer.startswith("ok "), answer
-    return dict(word.split("=", 1) for word in answer.split()[1:])
 
 
 def test_catalogue_state_and_discovery(mosquitto: Broker, pi18_sim: Sim, tmp_path: Path, wait_for: WaitFor) -> None:
@@ -73,7 +67,7 @@ def test_catalogue_state_and_discovery(mosquitto: Broker, pi18_sim: Sim, tmp_pat
         state = wait_for(lambda: (s := last_state(rec)) and all(k in s for k in want) and s, 15, what="full state")
         assert state["ts"].endswith("Z")
         assert 40 < state["battery_voltage"] < 60
-        assert abs(state["battery_capacity"] - float(_sim_state(pi18_sim)["soc"])) <= 1
+        assert abs(state["battery_capacity"] - float(sim_state(pi18_sim)["soc"])) <= 1
         assert state["mode"] in {"hybrid", "battery"} and state["output_source_priority"] == "solar_battery_utility"
         assert state["buzzer"] is True and state["fault_code"] == "00" and state["line_fail"] is False
         assert state["battery_type"] == "user" and state["extra_25"] == "00"  # PIRI's unnamed 26th field kept
@@ -127,13 +121,13 @@ def test_settings_through_mqtt_read_back_and_nak(
         # a number, written with its partner in force (MCHGV<bulk>,<float>) and read back
         rec.publish(f"{topic}/set/battery_float_voltage", "53.5")
         assert result("battery_float_voltage") == {"ok": True, "value": 53.5, "error": None}
-        assert _sim_state(pi18_sim)["naks"] == "0"
+        assert sim_state(pi18_sim)["naks"] == "0"
 
         # within our range, but above the bulk voltage: the unit NAKs it (a device rule)
         rec.publish(f"{topic}/set/battery_float_voltage", "58.0")
         nakked = result("battery_float_voltage", 2)
         assert nakked["ok"] is False and nakked["error"] == "the inverter refused MCHGV564,580 (NAK)"
-        assert _sim_state(pi18_sim)["naks"] == "1"  # it reached the device and was refused there
+        assert sim_state(pi18_sim)["naks"] == "1"  # it reached the device and was refused there
 
         # out of range: refused before the wire (the unit's NAK count does not move)
         rec.publish(f"{topic}/set/battery_float_voltage", "70")
@@ -143,7 +137,7 @@ def test_settings_through_mqtt_read_back_and_nak(
         rec.publish(f"{topic}/query", "POP1")
         wait_for(lambda: len(rec.on(f"{topic}/query/result")) == 2, 10)
         assert json.loads(rec.on(f"{topic}/query/result")[-1])["ok"] is False
-        assert _sim_state(pi18_sim)["naks"] == "1"
+        assert sim_state(pi18_sim)["naks"] == "1"
     finally:
         out = reader.output()
         rec.stop()

@@ -110,11 +110,14 @@ def test_reader_publishes_only_its_own_devices(conns) -> None:
     inverter.publish("solarstack/other/availability", "online")
     inverter.publish("solarstack/inverter/state", '{"ac_output_power": 1}')  # its own (name= option)
     inverter.publish("solarstack/pi30_dev_ttyusb0/state", "{}")  # its own (default slug id)
+    inverter.publish("solarstack/pi30_dev_ttyusb0_unit2/state", "{}")  # a unit of its parallel system
+    inverter.publish("solarstack/pi30_dev_ttyusb0_unit3/state", "{}")  # no such unit (units=2)
     inverter.publish("solarstack/inverter/set/output_source_priority/result", '{"ok": true}')
     inverter.publish("solarstack/inverter/availability", "online")
     assert web.received_until("solarstack/inverter/availability") == [
         "solarstack/inverter/state",
         "solarstack/pi30_dev_ttyusb0/state",
+        "solarstack/pi30_dev_ttyusb0_unit2/state",
         "solarstack/inverter/set/output_source_priority/result",
         "solarstack/inverter/availability",
     ]

@@ -15,6 +15,9 @@ One member is optional: `named_queries()`, the groups `solarstack query` runs fo
 mpp-solar's names (`get_status`, `get_settings`, `get_device_id`, `get_version`). A
 class without it gets the status and settings groups from its schedule (see
 `named_queries` below); a family with identity and firmware queries should define it.
+Another is optional too: `parallel()`, a `devices/parallel.py` ParallelSystem (or None) for a
+link that reads several units; the reader then publishes one device per unit plus the
+system's totals (docs/parallel.md).
 """
 
 from __future__ import annotations

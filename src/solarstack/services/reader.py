@@ -26,6 +26,12 @@ loop has not come round for `stall_after` seconds.
 Energy counters never go down across a restart: the reader reads its own retained
 state back from the broker and raises its counters to it before it publishes any
 (a crash loses up to a minute since the last checkpoint; the broker does not).
+
+A device that is a parallel system (its optional `parallel()`: devices/parallel.py)
+publishes one more device per unit over the same session — `<device>_unitN` with its own
+state, energy counters, catalogue and discovery, `via_device` the system — and the system
+device gets the totals once the last unit of a round answered (`_UnitOut`). A device
+without it is published exactly as before.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from solarstack.core.ratelimit import TokenBucket
 from solarstack.core.settings import CommonSettings
 from solarstack.core.topics import Topics
 from solarstack.devices.base import Device, Identity, SetResult
+from solarstack.devices.parallel import ParallelSystem, Unit
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("solarstack.audit")
@@ -96,6 +103,28 @@ def readiness(readers: Sequence[DeviceReader]) -> Readiness:
     if stalled:
         return Readiness(False, f"polls stalled on {', '.join(stalled)}")
     return Readiness(True)
+
+
+class _UnitOut:
+    """One unit of a parallel system as an MQTT device of its own: its state, energy
+    counters and what was last sent for it (the system's reader publishes it)."""
+
+    def __init__(self, unit: Unit, system: ParallelSystem, energy: EnergyCounters) -> None:
+        self.unit = unit
+        self.table = system.unit_table
+        self.energy = energy
+        self.state: dict[str, Value] = {}
+        self.latest: dict[str, Value] = {}  # the last reading with its derived powers (for the totals)
+        self.latest_ts: datetime | None = None
+        self.extra: dict[str, Field] = {}
+        self.online = False
+        self.info: discovery.DeviceInfo | None = None
+
+    def fields(self) -> FieldTable:
+        seen: dict[str, Field] = {f.key: f for f in self.table}
+        for f in (*self.extra.values(), *self.energy.fields):
+            seen.setdefault(f.key, f)
+        return tuple(seen.values())
 
 
 class DeviceReader:
@@ -174,6 +203,23 @@ class DeviceReader:
         # counters are withheld from state until the retained copy was read back (or
         # FLOOR_GRACE_SECONDS after connecting showed there is none): see module doc
         self._floor_known = self.energy is None
+        own = getattr(device, "parallel", None)  # optional: a single unit has none
+        self.parallel: ParallelSystem | None = own() if callable(own) else None
+        self._units: dict[str, _UnitOut] = {}
+        if self.parallel is not None:
+            self._units = {
+                u.command: _UnitOut(
+                    u,
+                    self.parallel,
+                    EnergyCounters(
+                        Path(settings.state_dir) / f"energy-{u.id}.json",
+                        counters=self.parallel.unit_counters,
+                        max_gap=max_gap_polls * interval + 5.0,
+                    ),
+                )
+                for u in self.parallel.units
+            }
+        self._max_gap = max_gap_polls * interval + 5.0
         self._floor_timer: asyncio.TimerHandle | None = None
         self.mqtt = MqttClient(
             settings,
@@ -200,10 +246,15 @@ class DeviceReader:
     def fields(self) -> FieldTable:
         seen: dict[str, Field] = {}
         for s in self.schedules:
+            if s.command in self._units:  # a unit's fields are its own device's
+                continue
             for f in self.device.table(s.command):
                 seen.setdefault(f.key, f)
         for f in self._extra_fields.values():
             seen.setdefault(f.key, f)
+        if self.parallel is not None:
+            for f in self.parallel.total_fields:
+                seen.setdefault(f.key, f)
         if self.energy is not None:
             for f in self.energy.fields:
                 seen.setdefault(f.key, f)
@@ -233,21 +284,25 @@ class DeviceReader:
             serial_number=identity.serial_number,
         )
 
+    def _identity(self, info: discovery.DeviceInfo) -> dict[str, str | None]:
+        """The catalogue's device block for `info` (this reader's device, or one of its units)."""
+        return {
+            "id": info.id,
+            "name": info.name,
+            "kind": self.device.kind,
+            "protocol": self.device.protocol,
+            "manufacturer": info.manufacturer,
+            "model": info.model,
+            "serial_number": info.serial_number,
+            "sw_version": info.sw_version,
+            "via_device": info.via_device,
+        }
+
     def catalog_message(self) -> str:
         """The device catalogue (core/catalog.py): what every consumer reads."""
         info = self.info
         return catalog.build(
-            {
-                "id": info.id,
-                "name": info.name,
-                "kind": self.device.kind,
-                "protocol": self.device.protocol,
-                "manufacturer": info.manufacturer,
-                "model": info.model,
-                "serial_number": info.serial_number,
-                "sw_version": info.sw_version,
-                "via_device": info.via_device,
-            },
+            self._identity(info),
             self.fields(),
             self.device.settings() if self.allow_settings else (),
             (*self.device.queries(), *(s.command for s in self.schedules)),
@@ -271,6 +326,8 @@ class DeviceReader:
         self._send_discovery(messages, force=True)
         self._published_discovery = current
         self._sizes_sent = self._array_sizes()
+        for unit in self._units.values():
+            self._publish_unit_discovery(unit)
 
     def _send_discovery(self, messages: Sequence[discovery.Message], *, force: bool = False) -> None:
         for topic, payload in messages:
@@ -301,6 +358,10 @@ class DeviceReader:
         for refresh in (t.refresh(self.device.id), t.refresh()):
             self.mqtt.subscribe(refresh, lambda _, p: self._call_soon(self._admit_refresh), retained=False)
         if not self._floor_known:
+            # Before the system's own state: its arrival settles the floor (_on_own_state), so
+            # the units' retained copies, asked first, have come in by then.
+            for unit in self._units.values():
+                self.mqtt.subscribe(t.state(unit.unit.id), self._unit_state_handler(unit))
             self.mqtt.subscribe(t.state(self.device.id), lambda _, p: self._call_soon(self._on_own_state, p))
             # Subscribed after the state, and always retained (the client publishes `online`
             # before it subscribes): the broker hands its copy over after any retained state,
@@ -333,6 +394,9 @@ class DeviceReader:
                 self._floor_timer.cancel()
             if self.energy is not None:
                 self.energy.close()
+            for unit in self._units.values():
+                unit.energy.close()
+                self.mqtt.publish(self._topics.availability(unit.unit.id), "offline", 1, True)
             await self._locked(self.device.close)
             await asyncio.to_thread(self.mqtt.stop)
 
@@ -363,6 +427,10 @@ class DeviceReader:
 
     def _on_available(self, up: bool) -> None:
         self.mqtt.publish(self._availability, "online" if up else "offline", 1, True)
+        if not up:  # the link is down: no unit answers either (each comes back with its next reading)
+            for unit in self._units.values():
+                unit.online = False
+                self.mqtt.publish(self._topics.availability(unit.unit.id), "offline", 1, True)
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -393,6 +461,12 @@ class DeviceReader:
         return reading
 
     async def _on_result(self, command: str, reading: Reading) -> None:
+        unit = self._units.get(command)
+        if unit is not None:
+            totals = self._on_unit_result(unit, reading)
+            if totals is None:
+                return
+            reading = totals  # the system's reading of this round: fed to its counters below
         values = dict(reading.values)
         fields = reading.fields
         grew = False
@@ -426,6 +500,100 @@ class DeviceReader:
         payload = {"ts": self.state.get("ts"), **{k: v for k, v in self.state.items() if k != "ts"}}
         self.mqtt.publish(self._topics.state(self.device.id), json.dumps(payload, separators=(",", ":")), 1, True)
 
+    # -- the units of a parallel system ------------------------------------------------------
+
+    def _on_unit_result(self, out: _UnitOut, reading: Reading) -> Reading | None:
+        """Publish one unit's reading as its own device; after the last unit of a round, the
+        system's totals as a reading of the system (None before, or while a unit is silent)."""
+        values = dict(reading.values)
+        fields = reading.fields
+        known = {f.key for f in out.fields()}
+        grew = False
+        for f in fields:
+            if f.key not in known:
+                out.extra[f.key] = f
+                grew = True
+        extra = out.energy.update(reading.ts, values)
+        out.latest, out.latest_ts = values | extra, reading.ts
+        if self._floor_known:  # else withheld, as the system's (see module doc)
+            values.update(extra)
+            fields = fields + out.energy.fields
+        out.state.update(values)
+        out.state["ts"] = iso(reading.ts)
+        payload = {"ts": out.state["ts"], **{k: v for k, v in out.state.items() if k != "ts"}}
+        self.mqtt.publish(self._topics.state(out.unit.id), json.dumps(payload, separators=(",", ":")), 1, True)
+        if self.metrics is not None:
+            self.metrics.export_reading(Reading(out.unit.id, reading.ts, values, fields))
+        if grew or self._unit_info(out) != out.info:  # its serial number comes with its readings
+            self._publish_unit_discovery(out)
+        if not out.online:
+            out.online = True
+            self.mqtt.publish(self._topics.availability(out.unit.id), "online", 1, True)
+        assert self.parallel is not None
+        if out.unit != self.parallel.units[-1]:
+            return None
+        fresh = [
+            u.latest
+            for u in self._units.values()
+            if u.latest_ts is not None and (reading.ts - u.latest_ts).total_seconds() <= self._max_gap
+        ]
+        totals = self.parallel.totals(fresh)
+        if totals is None:
+            return None
+        return Reading(self.device.id, reading.ts, totals, self.parallel.total_fields)
+
+    def _unit_info(self, out: _UnitOut) -> discovery.DeviceInfo:
+        serial = out.state.get("serial_number")
+        return discovery.DeviceInfo(
+            id=out.unit.id,
+            name=f"{self.name} {out.unit.title}",
+            manufacturer=self.info.manufacturer,
+            model=self.info.model,
+            sw_version=self.info.sw_version,
+            serial_number=str(serial) if serial not in (None, "") else None,
+            via_device=self.device.id,
+        )
+
+    def _publish_unit_discovery(self, out: _UnitOut) -> None:
+        """A unit's catalogue and discovery: no settings or queries of its own (both go to
+        the system device, whose link reads every unit)."""
+        out.info = info = self._unit_info(out)
+        sizes = {k: len(v) for k, v in out.state.items() if isinstance(v, list)}
+        fields = out.fields()
+        cat = catalog.build(
+            self._identity(info),
+            fields,
+            array_sizes=sizes,
+            interval=next((s.every for s in self.schedules if s.command == out.unit.command), None),
+        )
+        self.mqtt.publish(self._topics.catalog(info.id), cat, 1, True)
+        messages = discovery.build_discovery(
+            self.settings.ha_discovery,
+            self.prefix,
+            self.settings.ha_discovery_prefix,
+            info,
+            fields,
+            (),
+            origin_version=__version__,
+            array_sizes=sizes,
+        )
+        self._send_discovery(messages, force=True)
+
+    def _unit_state_handler(self, out: _UnitOut) -> Callable[[str, bytes], None]:
+        return lambda _, payload: self._call_soon(self._on_unit_own_state, out, payload)
+
+    def _on_unit_own_state(self, out: _UnitOut, payload: bytes) -> None:
+        """A unit's retained state from an earlier run: the floor of its counters."""
+        if self._floor_known:
+            return
+        try:
+            state = json.loads(payload) if payload else {}
+            ts = datetime.fromisoformat(str(state.get("ts", "")).replace("Z", "+00:00"))
+        except (ValueError, AttributeError):
+            return
+        if isinstance(state, Mapping) and ts.tzinfo is not None and out.energy.floor(ts, state, datetime.now(UTC)):
+            log.info("%s: energy counters raised to the last published values", out.unit.id)
+
     # -- energy counters' floor -------------------------------------------------------------
 
     def _arm_floor_timer(self) -> None:
@@ -454,6 +622,8 @@ class DeviceReader:
             self._floor_timer.cancel()
         self.mqtt.unsubscribe(self._topics.state(self.device.id))
         self.mqtt.unsubscribe(self._availability)
+        for unit in self._units.values():
+            self.mqtt.unsubscribe(self._topics.state(unit.unit.id))
 
     # -- commands from MQTT ------------------------------------------------------------------
 

@@ -7,6 +7,12 @@ path (or `tcp://127.0.0.1:PORT`) as its first stdout line and serves until SIGTE
 a PI16 one (sim/pi16.py), each on the same plant, transport, pacing, faults and control
 port; the rest of this docstring is about PI30, the default.
 
+`--units N` (PI30, 2..9) makes it the master of a parallel system of N units: QPGS0..N-1
+answer for each unit, QPIGS for the master (unit 0) alone. The plant is the whole system:
+unit n gets its own share of the PV (the arrays differ: `pv_shares`), an even share of the
+load, grid and losses, and the battery power that balances them, so each unit's own power
+balance holds and the units add up to the plant (up to the wire's integer rounding).
+
 The frames are built with the PI30 codec (`format_fields`, `reply_frame`), but what the
 device *does* is this module's own: it checks request CRCs (both adjustment rules) and
 NAKs bad ones, answers every query the codec knows from the plant's state, applies
@@ -28,7 +34,7 @@ import random
 import sys
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Protocol
 
@@ -137,11 +143,17 @@ class Pi30Inverter:
     One instance is shared by every connection (a TCP reconnect sees the same settings).
     """
 
-    def __init__(self, plant: Plant, *, serial: str = SERIAL, bump_zero: bool = False) -> None:
+    def __init__(self, plant: Plant, *, serial: str = SERIAL, bump_zero: bool = False, units: int = 1) -> None:
+        if not 1 <= units <= 9:
+            raise ValueError(f"--units {units}: a parallel system has 2 to 9 units (QPGS0..QPGS8)")
         self.plant = plant
         self.serial = serial
         self.bump_zero = bump_zero
+        self.units = units
+        self.pv_shares = pv_shares(units)
         self.settings: dict[str, Value] = dict(DEFAULT_SETTINGS)
+        if units > 1:
+            self.settings.update(output_mode="parallel", max_parallel_units=units)
         self.flags: dict[str, bool] = dict(DEFAULT_FLAGS)
         self.calibration_v = 0.0
         self.clock_offset = timedelta(0)
@@ -201,7 +213,7 @@ class Pi30Inverter:
     def query(self, name: str, command: str) -> dict[str, Value]:
         s = self.step()
         if name == "QPIGS":
-            return self._qpigs(s)
+            return self._qpigs(self.unit_view(s, 0))  # the master answers for itself
         if name == "QPIGS2":
             return {"pv2_input_current": 0.0, "pv2_input_voltage": 0.0, "pv2_input_power": 0}
         if name == "QMOD":
@@ -226,9 +238,10 @@ class Pi30Inverter:
         if name == "QOPM":
             return {"output_mode": self.settings["output_mode"]}
         if name == "QPGSn":
-            if command != "QPGS0":
-                raise Refused("single unit: only QPGS0")
-            return self._qpgs(s)
+            unit = int(command[4:])
+            if unit >= self.units:
+                raise Refused("single unit: only QPGS0" if self.units == 1 else f"no unit {unit} in this system")
+            return self._qpgs(s, unit)
         if name == "Q1":
             return self._q1(s)
         if name == "QBEQI":
@@ -283,11 +296,39 @@ class Pi30Inverter:
             "dustproof_installed": False,
         }
 
-    def _qpgs(self, s: PlantState) -> dict[str, Value]:
+    def unit_view(self, s: PlantState, unit: int) -> PlantState:
+        """The plant as unit `unit` of the system sees it (the plant itself for one unit)."""
+        if self.units == 1:
+            return s
+        pv, even = self.pv_shares[unit], 1.0 / self.units
+        pv_w, load_w = s.pv_power_w * pv, s.load_power_w * even
+        grid_w, loss_w = s.grid_power_w * even, s.loss_power_w * even
+        battery_w = pv_w + grid_w - load_w - loss_w  # this unit's own balance (plant.py's rule)
+        return replace(
+            s,
+            pv_power_w=pv_w,
+            pv_available_w=s.pv_available_w * pv,
+            pv_current=s.pv_current * pv,
+            load_power_w=load_w,
+            load_apparent_va=s.load_apparent_va * even,
+            load_percent=s.load_percent * even,
+            grid_power_w=grid_w,
+            loss_power_w=loss_w,
+            battery_power_w=battery_w,
+            battery_current=battery_w / s.battery_voltage if s.battery_voltage else 0.0,
+            charging_from_pv=s.charging_from_pv and pv_w > 0,
+        )
+
+    def unit_serial(self, unit: int) -> str:
+        return self.serial if unit == 0 else str(int(self.serial) + unit).zfill(len(self.serial))
+
+    def _qpgs(self, whole: PlantState, unit: int = 0) -> dict[str, Value]:
+        s = self.unit_view(whole, unit)
         q = self._qpigs(s)
+        views = [self.unit_view(whole, n) for n in range(self.units)]
         return {
             "parallel_valid": True,
-            "serial_number": self.serial,
+            "serial_number": self.unit_serial(unit),
             "mode": _MODE[s.mode],
             "fault_code": "00",
             "ac_input_voltage": q["ac_input_voltage"],
@@ -301,10 +342,10 @@ class Pi30Inverter:
             "battery_charging_current": q["battery_charging_current"],
             "battery_capacity": q["battery_capacity"],
             "pv_input_voltage": q["pv_input_voltage"],
-            "total_charging_current": q["battery_charging_current"],
-            "total_ac_output_apparent_power": q["ac_output_apparent_power"],
-            "total_ac_output_active_power": q["ac_output_active_power"],
-            "total_ac_output_load": q["ac_output_load"],
+            "total_charging_current": sum(round(max(0.0, v.battery_current)) for v in views),
+            "total_ac_output_apparent_power": round(whole.load_apparent_va),
+            "total_ac_output_active_power": round(whole.load_power_w),
+            "total_ac_output_load": round(whole.load_percent),
             "scc_ok": True,
             "ac_charging": s.charging_from_grid,
             "scc_charging": s.charging_from_pv,
@@ -464,6 +505,13 @@ class Pi30Inverter:
         )
 
 
+def pv_shares(units: int) -> tuple[float, ...]:
+    """Each unit's share of the system's PV: arrays of falling size (1, 1/1.25, 1/1.5 …), so a
+    test can tell the units apart; they add up to 1."""
+    weights = [1.0 / (1.0 + 0.25 * n) for n in range(units)]
+    return tuple(w / sum(weights) for w in weights)
+
+
 def _neutral(field: Field) -> Value:
     if field.kind is Kind.BOOL:
         return False
@@ -620,6 +668,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--protocol", choices=PROTOCOLS, default="pi30", help="the inverter family on the wire (default pi30)"
     )
+    p.add_argument(
+        "--units",
+        type=int,
+        default=1,
+        metavar="N",
+        help="PI30: a parallel system of N units (2..9), QPGS0..N-1 answering for each (default 1)",
+    )
     return p
 
 
@@ -645,6 +700,9 @@ def build_any(args: argparse.Namespace) -> tuple[StreamServer, Answers]:
     inverter: Answers
     session: Callable[[], Pi30Session]
     protocol = getattr(args, "protocol", "pi30")
+    units = getattr(args, "units", 1)
+    if units != 1 and protocol != "pi30":
+        raise ValueError(f"--units is simulated for --protocol pi30 only (got {protocol})")
     # the family modules import this one: not at the top
     if protocol == "pi18":
         from solarstack.sim.pi18 import Pi18Inverter, Pi18Session
@@ -662,7 +720,7 @@ def build_any(args: argparse.Namespace) -> tuple[StreamServer, Answers]:
         pi16_unit = Pi16Inverter(plant)
         inverter, session = pi16_unit, lambda: Pi16Session(pi16_unit)
     else:
-        pi30_unit = Pi30Inverter(plant, bump_zero=args.bump_zero)
+        pi30_unit = Pi30Inverter(plant, bump_zero=args.bump_zero, units=units)
         inverter, session = pi30_unit, lambda: Pi30Session(pi30_unit)
     pacing = Pacing(
         baud=2400 if args.slow else args.baud,
