@@ -124,17 +124,23 @@ def sim_process(wait_for: WaitFor) -> Iterator[Sim]:
     stop(proc)
 
 
-def tcp_sim(wait_for: WaitFor, *args: str) -> Iterator[Sim]:
-    """`solarstack sim inverter <args>` on a free TCP port (`Sim.pty` holds its tcp:// address),
-    with a control port; for a fixture to `yield from`."""
+def start_tcp_sim(wait_for: WaitFor, *args: str, port: int = 0) -> Sim:
+    """`solarstack sim inverter <args>` on TCP `port` (0: a free one; `Sim.pty` holds its
+    tcp:// address), with a control port. The caller stops it."""
     control = free_port()
-    proc = spawn(["sim", "inverter", *args, "--tcp", "0", "--control", str(control), "--seed", "7"])
+    proc = spawn(["sim", "inverter", *args, "--tcp", str(port), "--control", str(control), "--seed", "7"])
     assert proc.stdout is not None
     address = proc.stdout.readline().strip()
     assert address.startswith("tcp://127.0.0.1:"), address
     wait_for(lambda: can_connect(control), 5, what="simulator control port")
-    yield Sim(proc, address, control)
-    stop(proc)
+    return Sim(proc, address, control)
+
+
+def tcp_sim(wait_for: WaitFor, *args: str) -> Iterator[Sim]:
+    """`start_tcp_sim` for a fixture to `yield from`: stopped afterwards."""
+    sim = start_tcp_sim(wait_for, *args)
+    yield sim
+    stop(sim.proc)
 
 
 def sim_state(sim: Sim) -> dict[str, str]:

@@ -438,8 +438,69 @@ def open_device(
     url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False, state_dir: Path | None = None
 ) -> Device:
     """The device of the family found on the link (the registry's signature, plus the
-    STATE_DIR a reader caches verdicts in; without one every call probes)."""
+    STATE_DIR a reader caches verdicts in; without one every call probes). With a STATE_DIR
+    the link re-checks the verdict on every reconnect (`Rechecked`)."""
     from solarstack.devices import registry
+    from solarstack.devices.pifamily import PiDevice
 
     concrete_url = resolve(url, state_dir, timeout=timeout)
-    return registry.open_device(concrete_url, timeout=timeout, allow_destructive=allow_destructive)
+    device = registry.open_device(concrete_url, timeout=timeout, allow_destructive=allow_destructive)
+    if state_dir is not None and isinstance(device, PiDevice):
+        device.transport = Rechecked(device.transport, url, state_dir, device.protocol, timeout or PROBE_TIMEOUT)
+    return device
+
+
+class Rechecked:
+    """The link of an `auto+` device in a reader. The first open trusts the verdict just made
+    or read from the cache; every reopen after a lost link (a replugged adapter, a swapped
+    unit, a restarted bridge) first runs `recheck` on it:
+
+    - the same family answers: the device goes on;
+    - another family answers: ConfigError, which ends the reader (one line); its restart
+      reads the rewritten cache and publishes the new family's catalogue;
+    - nothing settles: DetectError (retryable) and the link is closed, so the next poll's
+      open checks again.
+    """
+
+    def __init__(self, inner: Transport, url: DeviceURL, state_dir: Path, family: str, timeout: float) -> None:
+        self.inner = inner
+        self.url = url
+        self.state_dir = state_dir
+        self.family = family
+        self.timeout = timeout
+        self._opened = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.inner.is_open
+
+    def open(self) -> None:
+        if self.inner.is_open:
+            return
+        self.inner.open()
+        if not self._opened:
+            self._opened = True
+            return
+        try:
+            found = recheck(self.url, self.state_dir, self.inner, self.family, timeout=self.timeout)
+        except BaseException:
+            self.inner.close()
+            raise
+        if found != self.family:
+            self.inner.close()
+            raise ConfigError(
+                f"device URL {self.url.raw!r}: the unit on this link now answers as {found}, not {self.family};"
+                " the verdict is updated: restart the reader to read it as " + found
+            )
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
+
+    def read(self, timeout: float) -> bytes:
+        return self.inner.read(timeout)
+
+    def reset_input(self) -> None:
+        self.inner.reset_input()
+
+    def close(self) -> None:
+        self.inner.close()
