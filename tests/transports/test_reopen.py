@@ -95,7 +95,7 @@ def test_device_answers_again_after_the_simulator_restarts(sim: SimProcess) -> N
         dev.close()
 
 
-def test_outages_never_leak_descriptors(sim: SimProcess) -> None:
+def test_outages_never_leak_descriptors(sim: SimProcess, wait_for: Any) -> None:
     """Ten outages, each while the link is open, leave the process with the descriptors it had."""
     dev: Pi30Device = open_device(parse_device_url(sim.url), timeout=2.0)
     try:
@@ -107,7 +107,9 @@ def test_outages_never_leak_descriptors(sim: SimProcess) -> None:
                 dev.query("QMOD")
             sim.start()
             dev.query("QMOD")
-        assert _open_fds() == before
+        # Waited for, not read once: another test's client thread may hold a socket for a moment
+        # (a leak of ours would stay).
+        wait_for(lambda: _open_fds() == before, 5, what=f"{before} descriptors open")
     finally:
         dev.close()
 

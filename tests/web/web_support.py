@@ -360,7 +360,9 @@ class WebServer:
                     if requests.get(self.url + "/ready", timeout=1, headers=close).status_code != 200:
                         return False
                     data = requests.get(self.url + "/api/data", timeout=1, headers=close).json()
-                    if len(data["devices"]) < devices:
+                    # ...and every device with its catalogue (its kind), or a command is refused
+                    catalogued = [d for d in data["devices"].values() if d.get("kind")]
+                    if len(catalogued) < devices:
                         return False
                 return True
             except requests.RequestException:
