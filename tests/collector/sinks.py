@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import urllib.parse
 import urllib.request
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def _post(url: str, data: bytes, timeout: float = 5.0) -> bytes:
         return bytes(response.read())
 
 
-class _Server:
+class _Server(ABC):
     """A server process with a log file in `workdir`, on 127.0.0.1:`port`."""
 
     def __init__(self, workdir: Path) -> None:
@@ -54,11 +55,11 @@ class _Server:
     def log_path(self) -> Path:
         return self.workdir / "server.log"
 
-    def command(self) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def command(self) -> list[str]: ...
 
-    def is_up(self) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def is_up(self) -> bool: ...
 
     def start(self, timeout: float = 10.0) -> _Server:
         if self.proc is not None and self.proc.poll() is None:

@@ -121,6 +121,13 @@ class Pi16Device(PiDevice[None]):
     def allowed(self, key: str) -> Setting:
         raise SettingError(f"PI16 inverters take no settings here (got {key_text(key)}); queries only")
 
+    # `allowed` refuses every key first, so no setting gets this far: the same refusal.
+    def setter_command(self, setting: str, value: str, ctx: None) -> str:
+        return self.allowed(setting).key
+
+    def expected_readback(self, setting: str, value: str) -> Value:
+        return self.allowed(setting).key
+
 
 def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False) -> Pi16Device:
     """Build a PI16 device from its URL (the transport opens on first use).

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -74,7 +75,7 @@ def audit() -> logging.Logger:
     return logger("solarstack.audit")
 
 
-class PiDevice(Generic[ContextT]):
+class PiDevice(ABC, Generic[ContextT]):
     """One PI-family inverter behind one transport (see module doc); a family subclasses it."""
 
     protocol: str
@@ -93,42 +94,47 @@ class PiDevice(Generic[ContextT]):
 
     # -- the family's: codec ---------------------------------------------------------
 
-    def frame_end(self, buffer: bytes) -> int | None:
-        raise NotImplementedError
+    @abstractmethod
+    def frame_end(self, buffer: bytes) -> int | None: ...
 
+    @abstractmethod
     def lookup(self, command: str) -> CommandSpec:
         """The command's row; ConfigError (one line) for an unknown command."""
-        raise NotImplementedError
+        ...
 
-    def encode(self, command: str) -> bytes:
-        raise NotImplementedError
+    @abstractmethod
+    def encode(self, command: str) -> bytes: ...
 
-    def decode(self, command: str, frame: bytes) -> dict[str, Value]:
-        raise NotImplementedError
+    @abstractmethod
+    def decode(self, command: str, frame: bytes) -> dict[str, Value]: ...
 
+    @abstractmethod
     def identity_from(self, found: Mapping[str, str]) -> Identity:
         """The device page from the identity queries' values (those that answered)."""
-        raise NotImplementedError
+        ...
 
     # -- the family's: settings ------------------------------------------------------
 
+    @abstractmethod
     def context(self, *, refresh: bool = False) -> ContextT:
         """The unit's ratings that bound settings, asked once and cached."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def allowed(self, key: str) -> Setting:
         """The allow-listed setting `key`, or SettingError saying why not."""
-        raise NotImplementedError
+        ...
 
     def precheck(self, spec: Setting, value: str) -> None:
         """Refuse a value before any I/O where no ratings are needed (SettingError)."""
 
-    def setter_command(self, setting: str, value: str, ctx: ContextT) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def setter_command(self, setting: str, value: str, ctx: ContextT) -> str: ...
 
+    @abstractmethod
     def expected_readback(self, setting: str, value: str) -> Value:
         """What the read-back field shows once `value` took effect (None: not compared)."""
-        raise NotImplementedError
+        ...
 
     def refit(self, command: str, values: dict[str, Value]) -> None:
         """Update the cached context from a read-back (`command`'s values)."""
