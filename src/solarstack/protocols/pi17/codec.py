@@ -16,41 +16,13 @@ Firmware tolerance, by rule (not by `if` per model):
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from solarstack.core.errors import FrameError
 from solarstack.core.fields import Field, Kind, Value
 from solarstack.protocols.pi17 import framing
 from solarstack.protocols.pi17.commands import COMMANDS, Command, Style, lookup
-
-Converter = Callable[[str], Value]
-
-#: What a PI17 number looks like: ASCII digits, an optional sign and decimals. float()
-#: alone would also take "nan", "1_0", "١٢" and " 12 ".
-_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-
-
-def _number(token: str) -> float:
-    if _NUMBER.fullmatch(token) is None:
-        if token and not token.strip("-."):
-            return 0.0  # firmware writes "-" / "--.-" for "not applicable"
-        raise FrameError(f"not a number: {token[:16]!r}")
-    return float(token)
-
-
-def _converter(field: Field) -> Converter:
-    kind, scale = field.kind, field.scale
-    if kind is Kind.FLOAT:
-        return lambda token: round(_number(token) * scale, 6)
-    if kind is Kind.INT:
-        return lambda token: round(_number(token) * scale)
-    if kind is Kind.ENUM:
-        options = field.options or {}
-        return lambda token: options.get(token, token)
-    if kind is Kind.BOOL:
-        return lambda token: token[:1] == "1"
-    return str
+from solarstack.protocols.pi18.tokens import converter
 
 
 class _Plan:
@@ -61,7 +33,7 @@ class _Plan:
     def __init__(self, command: Command) -> None:
         self.style = command.style
         self.prefix = command.prefix
-        self.rows = tuple((f.pos, f.key, _converter(f)) for f in command.fields)
+        self.rows = tuple((f.pos, f.key, converter(f)) for f in command.fields)
         self.last = max((f.pos for f in command.fields), default=-1)
 
     def tokens(self, payload: str) -> list[str]:

@@ -16,43 +16,13 @@ Firmware tolerance, by rule (not by `if` per model):
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from solarstack.core.errors import FrameError
 from solarstack.core.fields import Field, Kind, Value
 from solarstack.protocols.pi18 import framing
 from solarstack.protocols.pi18.commands import COMMANDS, Command, Style, lookup
-
-Converter = Callable[[str], Value]
-
-#: What a PI18 number looks like: ASCII digits, an optional sign and decimals. float()
-#: alone would also take "nan", "1_0", "١٢" and " 12 ".
-_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-
-
-def _number(token: str) -> float:
-    if _NUMBER.fullmatch(token) is None:
-        if token and not token.strip("-."):
-            return 0.0  # firmware writes "-" / "--.-" for "not applicable"
-        raise FrameError(f"not a number: {token[:16]!r}")
-    return float(token)
-
-
-def _converter(field: Field) -> Converter:
-    kind, scale = field.kind, field.scale
-    if kind is Kind.FLOAT:
-        return lambda token: round(_number(token) * scale, 6)
-    if kind is Kind.INT:
-        return lambda token: round(_number(token) * scale)
-    if kind is Kind.ENUM:
-        options = field.options or {}
-        return lambda token: options.get(token, token)
-    if kind is Kind.BOOL:
-        return lambda token: token[:1] == "1"
-    if kind is Kind.ARRAY:
-        raise AssertionError("arrays are decoded by the plan, not per field")
-    return str
+from solarstack.protocols.pi18.tokens import converter, number
 
 
 class _Plan:
@@ -64,7 +34,7 @@ class _Plan:
         self.style = command.style
         arrays = [f for f in command.fields if f.kind is Kind.ARRAY]
         self.array = arrays[0].key if arrays else None
-        self.rows = tuple((f.pos, f.key, _converter(f)) for f in command.fields if f.kind is not Kind.ARRAY)
+        self.rows = tuple((f.pos, f.key, converter(f)) for f in command.fields if f.kind is not Kind.ARRAY)
         self.last = max((f.pos for f in command.fields), default=-1)
 
     def tokens(self, payload: str) -> list[str]:
@@ -80,7 +50,7 @@ class _Plan:
     def run(self, payload: str) -> dict[str, Value]:
         tokens = self.tokens(payload)
         if self.array is not None:
-            return {self.array: [round(_number(t)) for t in tokens if t]}
+            return {self.array: [round(number(t)) for t in tokens if t]}
         count = len(tokens)
         values: dict[str, Value] = {}
         for pos, key, convert in self.rows:
