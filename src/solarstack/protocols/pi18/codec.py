@@ -104,10 +104,10 @@ def _format_value(field: Field, value: Value) -> str:
         return str(value)
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ValueError(f"{field.key}: {value!r} is not a number")
-    number = value / field.scale if field.scale != 1.0 else value
+    scaled = value / field.scale if field.scale != 1.0 else value
     if fmt.endswith("d"):
-        return format(round(number), fmt)
-    return format(number, fmt)
+        return format(round(scaled), fmt)
+    return format(scaled, fmt)
 
 
 def format_fields(command: str, values: Mapping[str, Value]) -> str:
