@@ -31,9 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("url", help="device URL, e.g. pi30+serial:///dev/ttyUSB0")
     q.add_argument(
         "commands",
-        nargs="+",
+        nargs="*",
+        default=["all"],
         metavar="COMMAND",
-        help="e.g. QPIGS QPIRI QMOD, or QPIGS#QPIRI#QMOD; `all`; get_status, get_settings, get_device_id, get_version",
+        help="e.g. QPIGS QPIRI QMOD, or QPIGS#QPIRI#QMOD; `all` (the default: the device's own set);"
+        " get_status, get_settings, get_device_id, get_version",
     )
     shape = q.add_mutually_exclusive_group()
     shape.add_argument("--json", dest="output", action="store_const", const="json", help="same as --output json")
@@ -57,7 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     det.add_argument("--timeout", type=float, default=None, help="seconds to wait for each probe's answer")
 
     d = sub.add_parser("decode", help="decode a frame given as hex or text (no I/O)")
-    d.add_argument("--protocol", required=True, help="pi30, pi18, pi17, pi16, jk02, jkserial, daly, vedirect")
+    d.add_argument(
+        "--protocol",
+        required=True,
+        help="pi30, pi18, pi17, pi16, pi41, jk02, jkserial, daly, vedirect; pi30:<variant> (pi30:revo)",
+    )
+    d.add_argument("--variant", help=_VARIANT_HELP)
     d.add_argument("--command", help="the command the frame answers, where the frame does not name itself")
     src = d.add_mutually_exclusive_group(required=True)
     src.add_argument("--hex", help="frame bytes as hex (spaces allowed)")
@@ -66,10 +73,12 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("encode", help="print the exact request frame for a command, as hex")
     e.add_argument("--protocol", required=True)
+    e.add_argument("--variant", help=_VARIANT_HELP)
     e.add_argument("command", metavar="COMMAND")
 
     c = sub.add_parser("commands", help="list a protocol's queries and settings")
     c.add_argument("--protocol", required=True)
+    c.add_argument("--variant", help=_VARIANT_HELP)
 
     r = sub.add_parser("run", help="run a service (what the containers run)")
     r.add_argument("service", choices=[s.name for s in SERVICES])
@@ -87,7 +96,18 @@ def _parser() -> argparse.ArgumentParser:
         help="write .env from .env.example with a random value for every secret (never overwrites .env)",
     )
     i.add_argument("--directory", default=".", help="where .env.example is and .env goes (default: here)")
+
+    ic = sub.add_parser(
+        "import-config", help="turn an mpp-solar daemon config into solarstack's YAML file (or .env lines)"
+    )
+    ic.add_argument("source", metavar="mpp-solar.conf", help="the mpp-solar daemon config (INI)")
+    ic.add_argument("-o", "--output", metavar="FILE", help="write FILE (never overwritten); default: stdout")
+    ic.add_argument("--format", choices=("yaml", "env"), help="yaml (default; env if FILE ends in .env) or env")
     return p
+
+
+#: `--variant revo` is `--protocol pi30:revo` (protocols/catalog.py reads the latter).
+_VARIANT_HELP = "PI30 firmware variant: revo, mst, m044, m045 (same as --protocol pi30:<variant>)"
 
 
 def _delegate(module: str, what: str, argv: list[str]) -> int:
@@ -135,10 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from solarstack import envfile
 
             return envfile.init(args.directory)
+        if args.cmd == "import-config":
+            from solarstack import importconfig
+
+            return importconfig.run(args.source, args.output, args.format)
         if args.cmd == "detect":
             return _detect(args)
         from solarstack import oneshot
 
+        if getattr(args, "variant", None):
+            args.protocol = f"{args.protocol}:{args.variant}"
         handler = getattr(oneshot, f"cmd_{args.cmd}")
         result: int = handler(args)
         return result

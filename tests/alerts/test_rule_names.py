@@ -32,6 +32,7 @@ WARNINGS_ELSEWHERE = {
     "solarstack_device_fault": "InverterFault (PI16's QPIWS bit 0: the device has a fault)",
     "solarstack_line_fail": "GridLost (and permanent on an off-grid site)",
     "solarstack_line_loss": "GridLost (and permanent on an off-grid site)",
+    "solarstack_l2_line_loss": "GridLost: PI41's line 2 AC input gone (and permanent on an off-grid site)",
     "solarstack_ac_input_voltage_loss": "GridLost: PI17's AC input gone (and permanent on an off-grid site)",
     "solarstack_ac_input_frequency_loss": "GridLost: PI17's AC input gone (and permanent on an off-grid site)",
     "solarstack_ac_input_waveform_loss": "GridLost: PI17's AC input gone (and permanent on an off-grid site)",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from protocol_errors import decode_or_protocol_error as only_protocol_errors
+from row_values import row_values
 
-from solarstack.core.errors import ProtocolError
-from solarstack.core.fields import Kind, Value
 from solarstack.protocols import pi16
 from solarstack.protocols.pi30 import crc
 
@@ -15,17 +15,7 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 
 def decode_or_protocol_error(command: str, frame: bytes) -> None:
-    try:
-        values = pi16.decode(command, frame)
-    except ProtocolError:
-        return
-    assert isinstance(values, dict)
-
-
-@FAST
-@given(command=st.sampled_from(QUERY_TEXTS), frame=st.binary(max_size=200))
-def test_arbitrary_bytes(command: str, frame: bytes) -> None:
-    decode_or_protocol_error(command, frame)
+    only_protocol_errors(pi16.decode, command, frame)
 
 
 @FAST
@@ -42,19 +32,8 @@ def test_arbitrary_payload_with_or_without_crc(command: str, payload: str, with_
 @FAST
 @given(data=st.data(), command=st.sampled_from(["QPIGS", "QPIRI", "QPIWS", "QMOD", "QVFW", "QED20240115"]))
 def test_format_fields_round_trips(data: st.DataObject, command: str) -> None:
-    values: dict[str, Value] = {}
-    for f in pi16.table(command):
-        if f.kind is Kind.BOOL:
-            values[f.key] = data.draw(st.booleans())
-        elif f.kind is Kind.ENUM and f.options:
-            values[f.key] = data.draw(st.sampled_from(sorted(f.options.values())))
-        elif f.kind is Kind.TEXT:
-            values[f.key] = data.draw(
-                st.text(alphabet="0123456789.", min_size=1, max_size=14).filter(lambda t: t.strip("-."))
-            )
-        else:
-            raw = data.draw(st.integers(0, 9999))
-            values[f.key] = round(raw * f.scale, 6) if f.kind is Kind.FLOAT else raw
+    text = st.text(alphabet="0123456789.", min_size=1, max_size=14).filter(lambda t: t.strip("-."))
+    values = row_values(data, pi16.table(command), text=text)
     values = {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip("-."))}
     frame = pi16.reply_frame(pi16.format_fields(command, values), with_crc=data.draw(st.booleans()))
     assert pi16.decode(command, frame) == values

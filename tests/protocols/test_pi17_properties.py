@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from protocol_errors import decode_or_protocol_error as only_protocol_errors
+from row_values import row_values
 
-from solarstack.core.errors import ProtocolError
-from solarstack.core.fields import Kind, Value
 from solarstack.protocols import pi17
 from solarstack.protocols.pi17 import framing
 
@@ -16,17 +16,7 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 
 def decode_or_protocol_error(command: str, frame: bytes) -> None:
-    try:
-        values = pi17.decode(command, frame)
-    except ProtocolError:
-        return
-    assert isinstance(values, dict)
-
-
-@FAST
-@given(command=st.sampled_from([*QUERY_TEXTS, "SEP01"]), frame=st.binary(max_size=200))
-def test_arbitrary_bytes(command: str, frame: bytes) -> None:
-    decode_or_protocol_error(command, frame)
+    only_protocol_errors(pi17.decode, command, frame)
 
 
 @FAST
@@ -54,18 +44,7 @@ def test_frame_end_is_within_the_buffer(stream: bytes) -> None:
 @FAST
 @given(data=st.data(), command=st.sampled_from(["PIRI", "GS", "PS", "WS", "FLAG", "BATS", "HECS", "MD", "VFW", "MOD"]))
 def test_format_fields_round_trips(data: st.DataObject, command: str) -> None:
-    values: dict[str, Value] = {}
-    for f in pi17.table(command):
-        if f.kind is Kind.BOOL:
-            values[f.key] = data.draw(st.booleans())
-        elif f.kind is Kind.ENUM and f.options:
-            values[f.key] = data.draw(st.sampled_from(sorted(set(f.options.values()))))
-        elif f.kind is Kind.TEXT:
-            values[f.key] = data.draw(st.text(alphabet="0123456789", min_size=1, max_size=14))
-        else:
-            signed = (f.fmt or "").startswith("+")
-            raw = data.draw(st.integers(-9999 if signed else 0, 9999))
-            values[f.key] = round(raw * f.scale, 6) if f.kind is Kind.FLOAT else raw
+    values = row_values(data, pi17.table(command))
     frame = pi17.reply_frame(pi17.format_fields(command, values))
     assert pi17.frame_end(frame) == len(frame)
     assert pi17.decode(command, frame) == values

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from protocol_errors import decode_or_protocol_error as only_protocol_errors
+from row_values import row_values
 
-from solarstack.core.errors import ProtocolError
-from solarstack.core.fields import Kind, Value
+from solarstack.core.fields import Value
 from solarstack.protocols import pi18
 from solarstack.protocols.pi30 import crc
 
@@ -16,17 +17,7 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 
 def decode_or_protocol_error(command: str, frame: bytes) -> None:
-    try:
-        values = pi18.decode(command, frame)
-    except ProtocolError:
-        return
-    assert isinstance(values, dict)
-
-
-@FAST
-@given(command=st.sampled_from([*QUERY_TEXTS, "POP1"]), frame=st.binary(max_size=200))
-def test_arbitrary_bytes(command: str, frame: bytes) -> None:
-    decode_or_protocol_error(command, frame)
+    only_protocol_errors(pi18.decode, command, frame)
 
 
 @FAST
@@ -45,17 +36,7 @@ def test_valid_crc_with_arbitrary_payload(command: str, payload: str, length: st
 @FAST
 @given(data=st.data(), command=st.sampled_from(["PIRI", "GS", "PGS3", "FWS", "FLAG", "VFW", "MOD", "T", "ED20240115"]))
 def test_format_fields_round_trips(data: st.DataObject, command: str) -> None:
-    values: dict[str, Value] = {}
-    for f in pi18.table(command):
-        if f.kind is Kind.BOOL:
-            values[f.key] = data.draw(st.booleans())
-        elif f.kind is Kind.ENUM and f.options:
-            values[f.key] = data.draw(st.sampled_from(sorted(f.options.values())))
-        elif f.kind is Kind.TEXT:
-            values[f.key] = data.draw(st.text(alphabet="0123456789", min_size=1, max_size=14))
-        else:
-            raw = data.draw(st.integers(0, 9999))
-            values[f.key] = round(raw * f.scale, 6) if f.kind is Kind.FLOAT else raw
+    values = row_values(data, pi18.table(command))
     frame = pi18.reply_frame(pi18.format_fields(command, values))
     assert pi18.decode(command, frame) == values
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pi30_frames import RECORDED
+from protocol_errors import decode_or_protocol_error as only_protocol_errors
 
-from solarstack.core.errors import ProtocolError
 from solarstack.core.fields import Field, Kind, Value
 from solarstack.protocols import pi30
 
@@ -18,17 +18,7 @@ FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 
 
 def decode_or_protocol_error(command: str, frame: bytes) -> None:
-    try:
-        values = pi30.decode(command, frame)
-    except ProtocolError:
-        return
-    assert isinstance(values, dict)
-
-
-@FAST
-@given(command=st.sampled_from([*QUERY_TEXTS, "POP02"]), frame=st.binary(max_size=200))
-def test_arbitrary_bytes(command: str, frame: bytes) -> None:
-    decode_or_protocol_error(command, frame)
+    only_protocol_errors(pi30.decode, command, frame)
 
 
 @FAST

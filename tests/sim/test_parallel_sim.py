@@ -1,5 +1,5 @@
 """The simulator as a parallel system (`--units N`): on the wire (request frames in, reply frames
-decoded by the codec, CRCs checked), each unit answers its own QPGSn with its own share of the
+decoded by the codec, CRCs checked), each unit answers its own QPGSn (PI18: PGSn) with its own share of the
 plant, the shares add up to the plant, and a unit that is not there is NAKed as a real master
 does. The plant's clock is frozen, so every query of one test sees the same instant.
 """
@@ -12,8 +12,9 @@ import pytest
 
 from solarstack.core.errors import NakError
 from solarstack.core.fields import Value
-from solarstack.protocols import pi30
+from solarstack.protocols import pi18, pi30
 from solarstack.sim.inverter import SERIAL, Pi30Inverter, _parser, build_any, pv_shares
+from solarstack.sim.pi18 import Pi18Inverter
 from solarstack.sim.plant import Plant
 
 NOON = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -82,10 +83,24 @@ def test_a_unit_beyond_the_system_is_nakked() -> None:
 @pytest.mark.parametrize(
     ("argv", "error"),
     [
-        (["--units", "3", "--protocol", "pi18"], "--protocol pi30 only"),
+        (["--units", "3", "--protocol", "pi17"], "--protocol pi30/pi18 only"),
         (["--units", "10"], "2 to 9 units"),
+        (["--units", "10", "--protocol", "pi18"], "2 to 9 units"),
     ],
 )
 def test_units_out_of_reach_are_refused(argv: list[str], error: str) -> None:
     with pytest.raises(ValueError, match=error):
         build_any(_parser().parse_args(["--tcp", "0", *argv]))
+
+
+def test_a_pi18_master_answers_each_pgsn_with_its_units_share() -> None:
+    inverter = Pi18Inverter(Plant(seed=7, start=NOON, clock=lambda: 1000.0), units=3)
+    plant = inverter.plant.snapshot()
+    units = [pi18.decode(f"PGS{n}", inverter.handle(pi18.encode(f"PGS{n}"))) for n in range(3)]
+    pv = [_num(u["pv_input_power"]) + _num(u["pv2_input_power"]) for u in units]
+    assert len(set(pv)) == 3 and sum(pv) == pytest.approx(plant.pv_power_w, abs=3)  # whole watts each
+    loads = [_num(u["ac_output_active_power"]) for u in units]
+    assert {_num(u["total_ac_output_active_power"]) for u in units} == {sum(loads)}
+    assert sum(loads) == pytest.approx(plant.load_power_w, abs=3)
+    with pytest.raises(NakError):
+        pi18.decode("PGS3", inverter.handle(pi18.encode("PGS3")))

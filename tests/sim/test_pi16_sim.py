@@ -10,39 +10,26 @@ device derives, every write refused before the wire, and faults from the control
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from sim_rig import Rig as SimRig
+from sim_rig import rig_fixtures, simulator
 
 from solarstack.core.device_url import parse_device_url
-from solarstack.core.errors import DeviceTimeout, NakError
 from solarstack.devices.pi16 import Pi16Device, open_device
 from solarstack.protocols import pi16
-from solarstack.sim.inverter import _parser, build_any
 from solarstack.sim.pi16 import Pi16Inverter
-from solarstack.sim.stream import StreamServer
 
 NAK = b"(NAK\x73\x73\r"  # PI30's (NAK with its CRC, as bytes
 
 
 def unit() -> Pi16Inverter:
-    _, inverter = build_any(_parser().parse_args(["--tcp", "0", "--protocol", "pi16", "--seed", "3"]))
-    assert isinstance(inverter, Pi16Inverter)
-    return inverter
+    return simulator("pi16", Pi16Inverter)
 
 
 # -- the wire, in process ------------------------------------------------------------------
-
-
-def test_every_query_the_codec_knows_is_answered() -> None:
-    inverter = unit()
-    for name, command in pi16.COMMANDS.items():
-        assert pi16.decode(command.text, inverter.handle(pi16.encode(command.text))), name
-    assert inverter.naks == 0
 
 
 def test_status_comes_from_the_plant() -> None:
@@ -89,46 +76,8 @@ def test_malformed_and_unknown_requests_are_nakked(request_bytes: bytes) -> None
 # -- through the device class ------------------------------------------------------------
 
 
-class Rig:
-    def __init__(self, kind: str, tmp: Path) -> None:
-        args = ["--protocol", "pi16", "--seed", "5", *(["--tcp", "0"] if kind == "tcp" else ["--pty"])]
-        if kind == "hidraw":
-            args.append("--hid-reports")
-        server, inverter = build_any(_parser().parse_args(args))
-        assert isinstance(inverter, Pi16Inverter)
-        self.server: StreamServer = server
-        self.inverter = inverter
-        if kind == "tcp":
-            url = f"pi16+tcp://127.0.0.1:{server.add_tcp()}?name=inv"
-        else:
-            url = f"pi16+{kind}://{server.add_pty(tmp / 'ttyINV')}?name=inv"
-        self.control_port = server.add_control()
-        server.start()
-        self.url = url
-        self.dev: Pi16Device = open_device(parse_device_url(url), timeout=2.0)
-
-    def control(self, line: str) -> str:
-        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
-            s.sendall(line.encode() + b"\n")
-            return s.makefile().readline().strip()
-
-    def close(self) -> None:
-        self.dev.close()
-        self.server.stop()
-
-
-@pytest.fixture(params=["serial", "hidraw", "tcp"])
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(request.param, tmp_path)
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def tcp_rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig("tcp", tmp_path)
-    yield r
-    r.close()
+rig, tcp_rig = rig_fixtures("pi16", Pi16Device, Pi16Inverter)
+Rig = SimRig[Pi16Device, Pi16Inverter]
 
 
 def test_queries_and_identity_through_every_transport(rig: Rig) -> None:
@@ -179,19 +128,6 @@ def test_energy_counters_integrate_the_signed_grid_power() -> None:
     assert counters["pv_energy"].power(feeding) == 187.0
     assert grid_power_from({"grid_output_power": 300, "line_power_direction": "input"}) == 300
     assert grid_power_from({"grid_output_power": 300, "line_power_direction": "input_and_output"}) is None
-
-
-def test_faults_from_the_control_port(tcp_rig: Rig) -> None:
-    dev = tcp_rig.dev
-    assert tcp_rig.control("fault nak 1") == "ok"
-    with pytest.raises(NakError):
-        dev.query("QPIGS")
-    assert tcp_rig.control("fault silence 1") == "ok"
-    dev.timeout = 0.3
-    with pytest.raises(DeviceTimeout):
-        dev.query("QPIGS")
-    dev.timeout = 2.0
-    assert "battery_capacity" in dev.query("QPIGS").values  # and back to normal
 
 
 def test_query_cli_reads_a_pi16_unit(tcp_rig: Rig) -> None:

@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from sim_rig import Rig as SimRig
+from sim_rig import rig_fixtures, simulator
 
 from solarstack.core.device_url import parse_device_url
-from solarstack.core.errors import ConfigError, CrcError, DeviceTimeout, NakError
+from solarstack.core.errors import ConfigError
 from solarstack.devices.pi17 import Pi17Device, open_device
 from solarstack.protocols import pi17
-from solarstack.sim.inverter import _parser, build_any
 from solarstack.sim.pi17 import Pi17Inverter
-from solarstack.sim.stream import StreamServer
 
 ACK = b"^1\x0b\xc2\r"  # the PDFs' acknowledgement, as bytes
 NAK = b"^0\x1b\xe3\r"
@@ -39,22 +36,13 @@ def frame(kind: str, text: str) -> bytes:
 
 
 def unit(**options: bool) -> Pi17Inverter:
-    _, inverter = build_any(_parser().parse_args(["--tcp", "0", "--protocol", "pi17", "--seed", "3"]))
-    assert isinstance(inverter, Pi17Inverter)
+    inverter = simulator("pi17", Pi17Inverter)
     for name, value in options.items():
         setattr(inverter, name, value)
     return inverter
 
 
 # -- the wire, in process ------------------------------------------------------------------
-
-
-def test_every_query_the_codec_knows_is_answered() -> None:
-    inverter = unit()
-    for name, command in pi17.COMMANDS.items():
-        if command.read_only:
-            assert pi17.decode(command.text, inverter.handle(pi17.encode(command.text))), name
-    assert inverter.naks == 0
 
 
 def test_status_comes_from_the_plant() -> None:
@@ -164,46 +152,8 @@ def test_simulator_cli_lists_the_families() -> None:
 # -- through the device class ------------------------------------------------------------
 
 
-class Rig:
-    def __init__(self, kind: str, tmp: Path) -> None:
-        args = ["--protocol", "pi17", "--seed", "5", *(["--tcp", "0"] if kind == "tcp" else ["--pty"])]
-        if kind == "hidraw":
-            args.append("--hid-reports")
-        server, inverter = build_any(_parser().parse_args(args))
-        assert isinstance(inverter, Pi17Inverter)
-        self.server: StreamServer = server
-        self.inverter = inverter
-        if kind == "tcp":
-            url = f"pi17+tcp://127.0.0.1:{server.add_tcp()}?name=inv"
-        else:
-            url = f"pi17+{kind}://{server.add_pty(tmp / 'ttyINV')}?name=inv"
-        self.control_port = server.add_control()
-        server.start()
-        self.url = url
-        self.dev: Pi17Device = open_device(parse_device_url(url), timeout=2.0)
-
-    def control(self, line: str) -> str:
-        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
-            s.sendall(line.encode() + b"\n")
-            return s.makefile().readline().strip()
-
-    def close(self) -> None:
-        self.dev.close()
-        self.server.stop()
-
-
-@pytest.fixture(params=["serial", "hidraw", "tcp"])
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(request.param, tmp_path)
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def tcp_rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig("tcp", tmp_path)
-    yield r
-    r.close()
+rig, tcp_rig = rig_fixtures("pi17", Pi17Device, Pi17Inverter)
+Rig = SimRig[Pi17Device, Pi17Inverter]
 
 
 #: A serial number whose ID reply's CRC ends in 0x0D: the frame ends `\x9a\r\r`.
@@ -321,23 +271,6 @@ def test_ps_battery_power_is_measured_or_taken_from_gs(tcp_rig: Rig) -> None:
     inverter.plant.step()
     measured = dev.query("PS").values["battery_power"]
     assert measured == round(inverter.plant.snapshot().battery_power_w)
-
-
-def test_faults_from_the_control_port(tcp_rig: Rig) -> None:
-    dev = tcp_rig.dev
-    assert tcp_rig.control("fault nak 1") == "ok"
-    with pytest.raises(NakError):
-        dev.query("GS")
-    assert tcp_rig.control("fault crc 1") == "ok"
-    with pytest.raises(CrcError):
-        dev.query("GS")
-    assert tcp_rig.control("fault silence 1") == "ok"
-    dev.timeout = 0.3
-    with pytest.raises(DeviceTimeout):
-        dev.query("GS")
-    dev.timeout = 2.0
-    assert "battery_capacity" in dev.query("GS").values  # and back to normal
-    assert tcp_rig.control("state").startswith("ok time=")
 
 
 def test_energy_counters_integrate_what_ps_measures() -> None:

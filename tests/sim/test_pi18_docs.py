@@ -1,5 +1,5 @@
 """docs/inverter-protocols.md lists every query and setting of the PI families the reader
-supports (PI30, PI18, PI17, PI16), taken from the codecs: a command added to a table and not
+supports (PI30, PI18, PI17, PI16, PI41), taken from the codecs: a command added to a table and not
 to the page fails here."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from solarstack.devices.registry import FAMILIES
-from solarstack.protocols import pi16, pi17, pi18, pi30
+from solarstack.protocols import pi16, pi17, pi18, pi30, pi41
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "inverter-protocols.md"
-CODECS = {"pi30": pi30, "pi18": pi18, "pi17": pi17, "pi16": pi16}
+CODECS = {"pi30": pi30, "pi18": pi18, "pi17": pi17, "pi16": pi16, "pi41": pi41}
 
 
 def words() -> set[str]:

@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from sim_rig import Rig as SimRig
+from sim_rig import rig_fixtures, simulator
 
 from solarstack.core.device_url import parse_device_url
-from solarstack.core.errors import ConfigError, CrcError, DeviceTimeout, NakError
+from solarstack.core.errors import ConfigError, NakError
 from solarstack.devices.pi18 import Pi18Device, open_device
 from solarstack.protocols import pi18
 from solarstack.protocols.pi30 import crc
-from solarstack.sim.inverter import _parser, build_any
 from solarstack.sim.pi18 import Pi18Inverter
-from solarstack.sim.stream import StreamServer
 
 ACK = b"^1\x0b\xc2\r"  # the PDF's acknowledgement, as bytes
 NAK = b"^0\x1b\xe3\r"
@@ -41,22 +38,15 @@ def frame(kind: str, text: str) -> bytes:
 
 
 def unit() -> Pi18Inverter:
-    _, inverter = build_any(_parser().parse_args(["--tcp", "0", "--protocol", "pi18", "--seed", "3"]))
-    assert isinstance(inverter, Pi18Inverter)
-    return inverter
+    return simulator("pi18", Pi18Inverter)
 
 
 # -- the wire, in process ------------------------------------------------------------------
 
 
-def test_every_query_the_codec_knows_is_answered() -> None:
-    inverter = unit()
-    for name, command in pi18.COMMANDS.items():
-        if command.read_only:
-            values = pi18.decode(command.text, inverter.handle(pi18.encode(command.text)))
-            assert values, name
+def test_a_single_unit_naks_another_machine() -> None:
     with pytest.raises(NakError):  # a single unit: no machine 1
-        pi18.decode("PGS1", inverter.handle(pi18.encode("PGS1")))
+        pi18.decode("PGS1", unit().handle(pi18.encode("PGS1")))
 
 
 def test_status_comes_from_the_plant() -> None:
@@ -159,46 +149,8 @@ def test_simulator_cli_rejects_an_unknown_protocol() -> None:
 # -- through the device class ------------------------------------------------------------
 
 
-class Rig:
-    def __init__(self, kind: str, tmp: Path) -> None:
-        args = ["--protocol", "pi18", "--seed", "5", *(["--tcp", "0"] if kind == "tcp" else ["--pty"])]
-        if kind == "hidraw":
-            args.append("--hid-reports")
-        server, inverter = build_any(_parser().parse_args(args))
-        assert isinstance(inverter, Pi18Inverter)
-        self.server: StreamServer = server
-        self.inverter = inverter
-        if kind == "tcp":
-            url = f"pi18+tcp://127.0.0.1:{server.add_tcp()}?name=inv"
-        else:
-            url = f"pi18+{kind}://{server.add_pty(tmp / 'ttyINV')}?name=inv"
-        self.control_port = server.add_control()
-        server.start()
-        self.url = url
-        self.dev: Pi18Device = open_device(parse_device_url(url), timeout=2.0)
-
-    def control(self, line: str) -> str:
-        with socket.create_connection(("127.0.0.1", self.control_port), timeout=5) as s:
-            s.sendall(line.encode() + b"\n")
-            return s.makefile().readline().strip()
-
-    def close(self) -> None:
-        self.dev.close()
-        self.server.stop()
-
-
-@pytest.fixture(params=["serial", "hidraw", "tcp"])
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(request.param, tmp_path)
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def tcp_rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig("tcp", tmp_path)
-    yield r
-    r.close()
+rig, tcp_rig = rig_fixtures("pi18", Pi18Device, Pi18Inverter)
+Rig = SimRig[Pi18Device, Pi18Inverter]
 
 
 def test_queries_identity_and_a_write_through_every_transport(rig: Rig) -> None:
@@ -283,23 +235,6 @@ def test_validator_and_unit_agree_at_every_numeric_bound(tcp_rig: Rig) -> None:
         for value in (setting.minimum - setting.step, setting.maximum + setting.step):
             assert not dev.apply(setting.key, f"{value:g}").ok, (setting.key, value)
         assert inverter.setters == sent, setting.key
-
-
-def test_faults_from_the_control_port(tcp_rig: Rig) -> None:
-    dev = tcp_rig.dev
-    assert tcp_rig.control("fault nak 1") == "ok"
-    with pytest.raises(NakError):
-        dev.query("GS")
-    assert tcp_rig.control("fault crc 1") == "ok"
-    with pytest.raises(CrcError):
-        dev.query("GS")
-    assert tcp_rig.control("fault silence 1") == "ok"
-    dev.timeout = 0.3
-    with pytest.raises(DeviceTimeout):
-        dev.query("GS")
-    dev.timeout = 2.0
-    assert "battery_capacity" in dev.query("GS").values  # and back to normal
-    assert tcp_rig.control("state").startswith("ok time=")
 
 
 def test_energy_counters_have_the_pi30_roles() -> None:

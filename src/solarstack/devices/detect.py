@@ -24,9 +24,11 @@ probe has a CRC), then PI18 (CRC'd) before PI17 (same `^` framing, no CRC), then
 (plain QPI, which some PI30 units also answer — they have said so to the first probe).
 Probing stops at the first id.
 
-Not settled here: the PI30 variants (MAX, REVO, MST …) answer QPI with `PI30` like any PI30
-unit, and PI41 (LV5048) is not probed; a unit naming an id we do not know (`PI41`) gets a
-clear refusal naming that id, not a guess.
+PI41 (LV5048 class) has no probe of its own: its units answer the PI30 probe (QPI with a
+CRC) with `(PI41` + CRC, which the PI30 codec reads and FAMILY_OF_ID names `pi41`
+(`SHARED_PROBE`: verifying pi41 asks that same frame). Not settled here: the PI30 variants
+(MAX, REVO, MST …) answer QPI with `PI30` like any PI30 unit; a unit naming an id we do not
+know (`PI34`, an MPPT charge controller) gets a clear refusal naming that id, not a guess.
 
 The verdict for an `auto+` URL is cached under STATE_DIR, one file per link (`resolve`);
 `verify` asks one family's probe on an open link, so a reader can check cheaply on
@@ -147,7 +149,9 @@ def probes() -> tuple[Probe, ...]:
 
 
 #: Protocol id (as each codec's id query decodes it) -> the family it names.
-FAMILY_OF_ID: Mapping[str, str] = {"PI30": "pi30", "18": "pi18", "17": "pi17", "PI16": "pi16"}
+FAMILY_OF_ID: Mapping[str, str] = {"PI30": "pi30", "18": "pi18", "17": "pi17", "PI16": "pi16", "PI41": "pi41"}
+#: Families without a probe of their own -> the family whose probe they answer with their id.
+SHARED_PROBE: Mapping[str, str] = {"pi41": "pi30"}
 FAMILIES = tuple(sorted(set(FAMILY_OF_ID.values())))
 #: What a protocol id looks like (`PI30`, `PI41`; `18` in `^D` framing). PI16's codec reads
 #: any `(`-frame whose last two bytes are printable as text (its CRC is optional): a damaged
@@ -284,10 +288,12 @@ def _no_family(seen: list[Evidence], timeout: float) -> str:
 
 
 def verify(transport: Transport, family: str, *, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Does `family`'s own probe still get its protocol id on this link? One short exchange:
-    what a reader asks on reconnect before trusting a cached verdict."""
-    own = next((p for p in probes() if p.family == family), None)
-    if own is None:
+    """Does `family`'s own probe (pi41: the PI30 probe, SHARED_PROBE) still get its protocol
+    id on this link? One short exchange: what a reader asks on reconnect before trusting a
+    cached verdict."""
+    asked = SHARED_PROBE.get(family, family)
+    own = next((p for p in probes() if p.family == asked), None)
+    if own is None or family not in FAMILIES:
         raise ConfigError(f"cannot verify protocol {family!r}: detection knows {', '.join(FAMILIES)}")
     e = ask(transport, own, probes(), timeout)
     logger(__name__).info("detect: verify %s: got %r: %s", family, e.received, e.read)

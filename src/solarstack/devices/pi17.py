@@ -25,7 +25,7 @@ from solarstack.core.device_url import DeviceURL
 from solarstack.core.errors import ProtocolError, SettingError
 from solarstack.core.fields import Reading, Setting, Value
 from solarstack.devices.base import Identity
-from solarstack.devices.pifamily import DEFAULT_TIMEOUT, CommandSpec, PiDevice, logger, unknown_setting
+from solarstack.devices.pifamily import DEFAULT_TIMEOUT, CommandSpec, PiDevice, allow_listed, logger
 from solarstack.protocols import pi17
 from solarstack.protocols.pi17.energy import ENERGY_COMMAND, battery_power_from
 from solarstack.transports.base import Transport
@@ -144,10 +144,7 @@ class Pi17Device(PiDevice[pi17.Pi17Context]):
         return self._context
 
     def allowed(self, key: str) -> Setting:
-        found = pi17.SETTING_MAP.get(key)
-        if found is None:
-            raise unknown_setting(key, self.settings())
-        return found
+        return allow_listed(key, pi17.SETTING_MAP, self.settings)
 
     def setter_command(self, setting: str, value: str, ctx: pi17.Pi17Context) -> str:
         return pi17.setter_command(setting, value, ctx)

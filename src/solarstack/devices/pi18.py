@@ -10,6 +10,11 @@ PV, and ET in whole kWh. The counters here integrate GS power instead, with the 
 and roles as PI30's (protocols/pi30/energy.py): five lifetime counters that agree with each
 other (grid import is their balance), resolve a few watt-hours, and mean the same thing on
 either family. ET and EDyyyymmdd stay allow-listed queries for comparison.
+
+A parallel system (`?units=N` on the URL, 2..9) also polls PGS0..N-1 and offers the reader
+its `parallel()` description (devices/parallel.py), as PI30's QPGSn does: one device per
+unit from PGSn (which, unlike QPGSn, reports each string's PV watts), counters from that
+unit's power, and the system's totals and counters on this device.
 """
 
 from __future__ import annotations
@@ -17,10 +22,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from solarstack.core.device_url import DeviceURL
-from solarstack.core.errors import ProtocolError, SettingError
-from solarstack.core.fields import Setting, Value
+from solarstack.core.errors import SettingError
+from solarstack.core.fields import FieldTable, Setting, Value
 from solarstack.devices.base import Identity, scheduled_queries
-from solarstack.devices.pifamily import DEFAULT_TIMEOUT, CommandSpec, PiDevice, flag_option, logger, unknown_setting
+from solarstack.devices.parallel import (
+    FLOW_ROLES,
+    TOTALS,
+    ParallelSystem,
+    system_counters,
+    unit_count,
+    unit_counters,
+    units_of,
+    without_roles,
+)
+from solarstack.devices.pifamily import (
+    DEFAULT_TIMEOUT,
+    CommandSpec,
+    PiDevice,
+    allow_listed,
+    flag_option,
+)
 from solarstack.protocols import pi18
 from solarstack.transports.base import Transport
 
@@ -28,6 +49,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from solarstack.core.energy import Counter
+
+
+#: Unit n of a parallel system ({n} from 0).
+UNIT_COMMAND = "PGS{n}"
 
 
 class Pi18Device(PiDevice[pi18.Pi18Context]):
@@ -39,10 +64,29 @@ class Pi18Device(PiDevice[pi18.Pi18Context]):
     IDENTITY_COMMANDS = ("PI", "ID", "VFW")
 
     def __init__(
-        self, device_id: str, transport: Transport, *, timeout: float = DEFAULT_TIMEOUT, bump_zero: bool = False
+        self,
+        device_id: str,
+        transport: Transport,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        bump_zero: bool = False,
+        units: int | None = None,
     ) -> None:
         super().__init__(device_id, transport, timeout=timeout, bump_zero=bump_zero)
         self._rated_va: Value = None
+        self._parallel: ParallelSystem | None = None
+        if units is not None:
+            from solarstack.protocols.pi18.energy import PI18_COUNTERS
+
+            self._parallel = ParallelSystem(
+                units=units_of(device_id, units, UNIT_COMMAND),
+                unit_table=without_roles(pi18.table(UNIT_COMMAND.format(n=0)), FLOW_ROLES),
+                unit_counters=unit_counters(PI18_COUNTERS),
+                totals_table=TOTALS,
+                system_counters=system_counters(),
+            )
+            # the system's counters integrate the totals, complete once the last unit answered
+            self.energy_command = self._parallel.units[-1].command
 
     # -- codec -----------------------------------------------------------------------
 
@@ -74,8 +118,18 @@ class Pi18Device(PiDevice[pi18.Pi18Context]):
         return ("GS", "PIRI", "MOD", "FWS", "FLAG")
 
     def schedule(self, fast: float, slow: float) -> tuple[tuple[str, float], ...]:
-        """Live values every `fast` seconds, ratings and flags every `slow`."""
-        return (("GS", fast), ("MOD", fast), ("FWS", fast), ("PIRI", slow), ("FLAG", slow))
+        """Live values every `fast` seconds, ratings and flags every `slow`; on a parallel
+        system each unit's PGSn with the live values."""
+        units = tuple((u.command, fast) for u in self._parallel.units) if self._parallel else ()
+        return (("GS", fast), ("MOD", fast), ("FWS", fast), *units, ("PIRI", slow), ("FLAG", slow))
+
+    def parallel(self) -> ParallelSystem | None:
+        """The parallel system behind this link (`?units=N`), or None for a single unit."""
+        return self._parallel
+
+    def table(self, command: str) -> FieldTable:
+        fields = super().table(command)
+        return without_roles(fields, FLOW_ROLES) if self._parallel and command == "GS" else fields
 
     def named_queries(self) -> dict[str, tuple[str, ...]]:
         """mpp-solar's names for `solarstack query`: status and settings as the schedule polls
@@ -83,6 +137,8 @@ class Pi18Device(PiDevice[pi18.Pi18Context]):
         return {**scheduled_queries(self), "get_device_id": ("ID",), "get_version": ("VFW",)}
 
     def counters(self) -> tuple[Counter, ...]:
+        if self._parallel is not None:
+            return self._parallel.system_counters
         from solarstack.protocols.pi18.energy import PI18_COUNTERS
 
         return PI18_COUNTERS
@@ -108,23 +164,11 @@ class Pi18Device(PiDevice[pi18.Pi18Context]):
         if self._context is None or refresh:
             piri = self.query("PIRI").values
             self._rated_va = piri.get("rated_ac_output_apparent_power")
-            lists: list[dict[str, Value] | None] = []
-            for cmd in ("MCHGCR", "MUCHGCR"):
-                try:
-                    lists.append(self.query(cmd).values)
-                except ProtocolError as exc:  # not every firmware has them: static bounds
-                    logger(__name__).info(
-                        "%s: %s unsupported (%s); current settings use static bounds", self.id, cmd, exc
-                    )
-                    lists.append(None)
-            self._context = pi18.context_from(piri, lists[0], lists[1])
+            self._context = pi18.context_from(piri, *self.current_lists(("MCHGCR", "MUCHGCR")))
         return self._context
 
     def allowed(self, key: str) -> Setting:
-        found = pi18.SETTING_MAP.get(key)
-        if found is None:
-            raise unknown_setting(key, self.settings())
-        return found
+        return allow_listed(key, pi18.SETTING_MAP, self.settings)
 
     def setter_command(self, setting: str, value: str, ctx: pi18.Pi18Context) -> str:
         return pi18.setter_command(setting, value, ctx)
@@ -164,4 +208,5 @@ def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructi
         open_transport(url),
         timeout=timeout if timeout is not None else url.float_option("timeout", DEFAULT_TIMEOUT),
         bump_zero=flag_option(url.option("crc_bump_zero", "0")),
+        units=unit_count(url.option("units"), url.raw),
     )

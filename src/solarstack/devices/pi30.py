@@ -9,6 +9,11 @@ settings it takes: writes are range-checked against the unit's own ratings (QPIR
 QMCHGCR, QMUCHGCR). Destructive actions (pi30.DESTRUCTIVE: restore defaults) are off the
 allow-list unless the device is built with `allow_destructive=True`.
 
+A firmware variant (`?variant=revo|mst|m044|m045`, protocols/pi30/variants.py) changes
+only tables: every query decodes, and the catalogue lists fields, in that variant's layout;
+energy counters and settings whose values the variant does not report are left out, and
+its extra live queries (MST: QPIGS2) are polled with QPIGS. Unknown names are a ConfigError.
+
 A parallel system (`?units=N` on the URL, 2..9) also polls QPGS0..N-1 and offers the
 reader its `parallel()` description (devices/parallel.py): one device per unit from QPGSn,
 with counters from that unit's power, and system totals on this device. Without the
@@ -20,11 +25,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from solarstack.core.device_url import DeviceURL
-from solarstack.core.errors import ProtocolError, SettingError
-from solarstack.core.fields import Field, FieldTable, Kind, Setting, Value
+from solarstack.core.errors import ConfigError, SettingError
+from solarstack.core.fields import FieldTable, Setting, Value
 from solarstack.devices.base import Identity, scheduled_queries
-from solarstack.devices.parallel import ParallelSystem, Total, unit_count, units_of, without_roles
-from solarstack.devices.pifamily import DEFAULT_TIMEOUT, CommandSpec, PiDevice, flag_option, logger, unknown_setting
+from solarstack.devices.parallel import (
+    FLOW_ROLES,
+    TOTALS,
+    ParallelSystem,
+    system_counters,
+    unit_count,
+    unit_counters,
+    units_of,
+    without_roles,
+)
+from solarstack.devices.pifamily import DEFAULT_TIMEOUT, AllowListDevice, CommandSpec, SetterCodec, flag_option
 from solarstack.protocols import pi30
 from solarstack.transports.base import Transport
 
@@ -33,32 +47,11 @@ if TYPE_CHECKING:
 
     from solarstack.core.energy import Counter
 
-#: How a refused destructive action says it can be enabled (the reader's setting).
-ENABLE_DESTRUCTIVE = "INVERTER_ALLOW_DESTRUCTIVE=true"
 #: Unit n of a parallel system ({n} from 0).
 UNIT_COMMAND = "QPGS{n}"
-#: The flows that add up across devices (consumers sum a role over devices: the dashboard's PV,
-#: the web's energy table). On a parallel system they are said once, by the system's totals
-#: and counters: the master's own QPIGS figures and every unit's are shares, so they lose
-#: these roles (devices/parallel.py: without_roles). Per-unit roles such as soc stay.
-FLOW_ROLES = frozenset({"pv_power", "load_power", "battery_charge_current", "battery_discharge_current"})
 
 
-def _power(key: str, label: str, role: str, group: str) -> Field:
-    """A system total in watts, shaped like a counter's derived power (core/energy.py)."""
-    return Field(key, kind=Kind.FLOAT, unit="W", label=label, role=role, group=group, precision=0)
-
-
-#: System totals: the sum over the units of each unit's key (QPGSn or its derived powers).
-TOTALS: tuple[Total, ...] = (
-    Total("pv_power", _power("pv_power", "PV power (system)", "pv_power", "pv")),
-    Total("ac_output_active_power", _power("load_power", "Load power (system)", "load_power", "output")),
-    Total("grid_power", _power("grid_power", "Grid power (system)", "grid_power", "grid")),
-    Total("battery_power", _power("battery_power", "Battery power (system)", "battery_power", "battery")),
-)
-
-
-class Pi30Device(PiDevice[pi30.Pi30Context]):
+class Pi30Device(AllowListDevice[pi30.Pi30Context]):
     """One PI30-family inverter behind one transport."""
 
     protocol = "pi30"
@@ -75,12 +68,15 @@ class Pi30Device(PiDevice[pi30.Pi30Context]):
         bump_zero: bool = False,
         allow_destructive: bool = False,
         units: int | None = None,
+        variant: str | None = None,
     ) -> None:
         super().__init__(device_id, transport, timeout=timeout, bump_zero=bump_zero)
         self.allow_destructive = allow_destructive
+        #: The firmware variant's name (None: base PI30); ConfigError for an unknown one.
+        self.variant = pi30.find_variant(variant).name if variant else None
         self._parallel: ParallelSystem | None = None
         if units is not None:
-            self._parallel = _parallel_system(device_id, units)
+            self._parallel = _parallel_system(device_id, units, self.variant)
             # the system's counters integrate the totals, which are complete once the last unit answered
             self.energy_command = self._parallel.units[-1].command
 
@@ -90,13 +86,13 @@ class Pi30Device(PiDevice[pi30.Pi30Context]):
         return pi30.frame_end(buffer)
 
     def lookup(self, command: str) -> CommandSpec:
-        return pi30.lookup(command)
+        return pi30.lookup(command, self.variant)
 
     def encode(self, command: str) -> bytes:
         return pi30.encode(command, bump_zero=self.bump_zero)
 
     def decode(self, command: str, frame: bytes) -> dict[str, Value]:
-        return pi30.decode(command, frame)  # a setter's (ACK passes; (NAK raises NakError
+        return pi30.decode(command, frame, self.variant)  # a setter's (ACK passes; (NAK raises NakError
 
     def identity_from(self, found: Mapping[str, str]) -> Identity:
         return Identity(
@@ -115,7 +111,12 @@ class Pi30Device(PiDevice[pi30.Pi30Context]):
         """Live values every `fast` seconds, ratings and flags every `slow`; on a parallel
         system each unit's QPGSn with the live values."""
         units = tuple((u.command, fast) for u in self._parallel.units) if self._parallel else ()
-        return (("QPIGS", fast), ("QMOD", fast), ("QPIWS", fast), *units, ("QPIRI", slow), ("QFLAG", slow))
+        live = tuple((c, fast) for c in self._live())
+        return (("QPIGS", fast), *live, ("QMOD", fast), ("QPIWS", fast), *units, ("QPIRI", slow), ("QFLAG", slow))
+
+    def _live(self) -> tuple[str, ...]:
+        """The variant's extra live queries (MST: QPIGS2)."""
+        return pi30.find_variant(self.variant).live if self.variant else ()
 
     def parallel(self) -> ParallelSystem | None:
         """The parallel system behind this link (`?units=N`), or None for a single unit."""
@@ -135,7 +136,12 @@ class Pi30Device(PiDevice[pi30.Pi30Context]):
             return self._parallel.system_counters
         from solarstack.protocols.pi30.energy import PI30_COUNTERS
 
-        return PI30_COUNTERS
+        if self.variant is None:
+            return PI30_COUNTERS
+        # a counter needs every value it multiplies: one the variant's QPIGS lacks (REVO has no
+        # discharge current) would never count, so it is not offered
+        reported = {f.key for f in self.table("QPIGS")}
+        return tuple(c for c in PI30_COUNTERS if _needs(c) <= reported)
 
     def is_query(self, command: str) -> bool:
         return pi30.is_query(command)
@@ -147,51 +153,38 @@ class Pi30Device(PiDevice[pi30.Pi30Context]):
 
     # -- settings --------------------------------------------------------------------
 
-    def settings(self) -> tuple[Setting, ...]:
-        """Settings (and actions) with bounds fitted to this unit once its ratings are known.
+    def setters(self) -> SetterCodec[pi30.Pi30Context]:
+        return pi30
 
-        Destructive actions are left out unless enabled: the catalogue, HA discovery and
-        the web's allow-list are all built from this.
-        """
-        fitted = pi30.settings_for(self._context) if self._context is not None else pi30.SETTINGS
-        actions = (a for a in pi30.ACTIONS if self.allow_destructive or a.key not in pi30.DESTRUCTIVE)
-        return (*fitted, *actions)
+    def blank_context(self) -> pi30.Pi30Context:
+        return pi30.Pi30Context()
+
+    def settings(self) -> tuple[Setting, ...]:
+        """The allow-list's settings and actions (AllowListDevice), less those this variant
+        cannot read back."""
+        return tuple(s for s in super().settings() if self._reads_back(s))
+
+    def _reads_back(self, spec: Setting) -> bool:
+        """False for a setting whose read-back field this variant does not report (REVO's QPIRI
+        has no re-charge voltage): a write could never be confirmed, so it is not offered."""
+        if self.variant is None or not spec.readback or not spec.readback_command:
+            return True
+        return any(f.key == spec.readback for f in self.table(spec.readback_command))
 
     def context(self, *, refresh: bool = False) -> pi30.Pi30Context:
         """The unit's ratings that bound settings, asked once and cached."""
         if self._context is None or refresh:
             qpiri = self.query("QPIRI").values
-            lists: list[dict[str, Value] | None] = []
-            for cmd in ("QMCHGCR", "QMUCHGCR"):
-                try:
-                    lists.append(self.query(cmd).values)
-                except ProtocolError as exc:  # older firmware lacks them: fall back to static bounds
-                    logger(__name__).info(
-                        "%s: %s unsupported (%s); current settings use static bounds", self.id, cmd, exc
-                    )
-                    lists.append(None)
-            self._context = pi30.context_from(qpiri, lists[0], lists[1])
+            lists = self.current_lists(("QMCHGCR", "QMUCHGCR"))
+            short_clock = pi30.find_variant(self.variant).short_clock if self.variant else False
+            self._context = pi30.context_from(qpiri, lists[0], lists[1], short_clock=short_clock)
         return self._context
 
     def allowed(self, key: str) -> Setting:
         found = pi30.SETTING_MAP.get(key)
-        if found is None or (key in pi30.DESTRUCTIVE and not self.allow_destructive):
-            if found is not None:
-                raise SettingError(
-                    f"{key} erases the inverter's settings and is disabled; set {ENABLE_DESTRUCTIVE} to allow it"
-                )
-            raise unknown_setting(key, self.settings())
-        return found
-
-    def precheck(self, spec: Setting, value: str) -> None:
-        if spec.options == (pi30.PRESS,):  # a button needs no ratings: refuse junk before any I/O
-            pi30.setter_command(spec.key, value, pi30.Pi30Context())
-
-    def setter_command(self, setting: str, value: str, ctx: pi30.Pi30Context) -> str:
-        return pi30.setter_command(setting, value, ctx)
-
-    def expected_readback(self, setting: str, value: str) -> Value:
-        return pi30.expected_readback(setting, value)
+        if found is not None and not self._reads_back(found):
+            raise SettingError(f"{key}: a {self.variant} unit does not report it back, so it cannot be set here")
+        return super().allowed(key)
 
     def refit(self, command: str, values: dict[str, Value]) -> None:
         """Ratings from the read-back QPIRI: no second round of QPIRI, QMCHGCR, QMUCHGCR per
@@ -211,6 +204,8 @@ def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructi
     """Build a PI30 device from its URL (the transport opens on first use).
 
     `allow_destructive` puts restore-defaults on the allow-list (INVERTER_ALLOW_DESTRUCTIVE).
+    `?variant=` names the firmware variant (pi30.VARIANTS); an unknown one is a ConfigError
+    before any I/O.
     """
     from solarstack.transports.factory import open_transport
 
@@ -221,15 +216,33 @@ def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructi
         bump_zero=flag_option(url.option("crc_bump_zero", "0")),
         allow_destructive=allow_destructive,
         units=unit_count(url.option("units"), url.raw),
+        variant=_variant_option(url),
     )
 
 
-def _parallel_system(system_id: str, units: int) -> ParallelSystem:
+def _variant_option(url: DeviceURL) -> str | None:
+    """`?variant=`: a known variant's name, None when absent or empty."""
+    raw = url.option("variant")
+    if not raw:
+        return None
+    try:
+        return pi30.find_variant(raw).name
+    except ConfigError as exc:
+        raise ConfigError(f"device URL {url.raw!r}: {exc}") from None
+
+
+def _needs(counter: Counter) -> set[str]:
+    """Every QPIGS key a counter reads (its factors and its gate)."""
+    keys = {key for term in counter.terms for key in term.factors}
+    return keys | {counter.gate} if counter.gate else keys
+
+
+def _parallel_system(system_id: str, units: int, variant: str | None = None) -> ParallelSystem:
     """A PI30 parallel system of `units` units: QPGSn per unit, counters as PI30_COUNTERS but
-    from QPGSn's keys (it reports PV volts and amps, not watts), totals as TOTALS."""
+    from QPGSn's keys (it reports PV volts and amps, not watts), totals as every family's."""
     from dataclasses import replace
 
-    from solarstack.core.energy import Counter, Term
+    from solarstack.core.energy import Term
     from solarstack.protocols.pi30.energy import PI30_COUNTERS
 
     pv = ("pv_input_voltage", "pv_input_current")
@@ -237,33 +250,11 @@ def _parallel_system(system_id: str, units: int) -> ParallelSystem:
     def from_qpgs(term: Term) -> Term:
         return Term(pv, term.sign) if term.factors == ("pv_input_power",) else term
 
-    # a unit's counters and derived powers count its share: no role (see FLOW_ROLES)
-    unit_counters = tuple(
-        replace(c, terms=tuple(from_qpgs(t) for t in c.terms), role=None, power_role=None) for c in PI30_COUNTERS
-    )
-    # QPGSn has no PV watts: the unit's PV counter publishes the power it integrates
-    unit_counters = tuple(
-        replace(c, power_key="pv_power", power_label="PV power", power_group="pv") if c.key == "pv_energy" else c
-        for c in unit_counters
-    )
-    system_counters = (
-        Counter("pv_energy", "PV energy", (Term(("pv_power",)),), role="pv_energy"),
-        Counter("load_energy", "Load energy", (Term(("load_power",)),), role="load_energy"),
-        Counter(
-            "battery_charge_energy", "Battery charge energy", (Term(("battery_power",)),), role="battery_charge_energy"
-        ),
-        Counter(
-            "battery_discharge_energy",
-            "Battery discharge energy",
-            (Term(("battery_power",), -1.0),),
-            role="battery_discharge_energy",
-        ),
-        Counter("grid_import_energy", "Grid import energy", (Term(("grid_power",)),), role="grid_import_energy"),
-    )
+    qpgs_counters = tuple(replace(c, terms=tuple(from_qpgs(t) for t in c.terms)) for c in PI30_COUNTERS)
     return ParallelSystem(
         units=units_of(system_id, units, UNIT_COMMAND),
-        unit_table=without_roles(pi30.table(UNIT_COMMAND.format(n=0)), FLOW_ROLES),
-        unit_counters=unit_counters,
+        unit_table=without_roles(pi30.table(UNIT_COMMAND.format(n=0), variant), FLOW_ROLES),
+        unit_counters=unit_counters(qpgs_counters),
         totals_table=TOTALS,
-        system_counters=system_counters,
+        system_counters=system_counters(),
     )

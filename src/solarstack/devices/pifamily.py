@@ -1,5 +1,7 @@
 """Devices layer: what every Voltronic PI-family inverter shares — the link, queries, identity
-and the setting-write flow. devices/pi30.py and devices/pi18.py are this plus their codec.
+and the setting-write flow. devices/pi30.py and devices/pi18.py are this plus their codec;
+`AllowListDevice` adds what PI30 and PI41 share on top (settings, actions and setter text
+from the codec's allow-list, `SetterCodec`).
 
 The transport moves bytes, the codec says where a frame ends and what it means; `PiDevice`
 joins them: one request at a time, bounded by a deadline, stale bytes dropped first, USB-HID
@@ -48,8 +50,11 @@ MAX_FRAME = 1024
 #: Longest value text an audit line or result echoes (a payload can be megabytes).
 SHOWN = 40
 _KEY = re.compile(r"[a-z0-9_]{1,64}")
+#: How a refused destructive action says it can be enabled (the reader's setting).
+ENABLE_DESTRUCTIVE = "INVERTER_ALLOW_DESTRUCTIVE=true"
 
 ContextT = TypeVar("ContextT")
+ContextIn = TypeVar("ContextIn", contravariant=True)
 
 
 class CommandSpec(Protocol):
@@ -60,6 +65,25 @@ class CommandSpec(Protocol):
 
     @property
     def fields(self) -> FieldTable: ...
+
+
+class SetterCodec(Protocol[ContextIn]):
+    """What AllowListDevice reads of a family's codec (its module: pi30's, pi41's)."""
+
+    @property
+    def SETTINGS(self) -> tuple[Setting, ...]: ...
+    @property
+    def ACTIONS(self) -> tuple[Setting, ...]: ...
+    @property
+    def SETTING_MAP(self) -> Mapping[str, Setting]: ...
+    @property
+    def DESTRUCTIVE(self) -> frozenset[str]: ...
+    @property
+    def PRESS(self) -> str: ...
+
+    def settings_for(self, ctx: ContextIn) -> tuple[Setting, ...]: ...
+    def setter_command(self, key: str, value: str | float, ctx: ContextIn) -> str: ...
+    def expected_readback(self, key: str, value: str | float) -> Value: ...
 
 
 def logger(name: str) -> logging.Logger:
@@ -187,6 +211,20 @@ class PiDevice(ABC, Generic[ContextT]):
 
     def table(self, command: str) -> FieldTable:
         return self.lookup(command).fields
+
+    def current_lists(self, commands: tuple[str, ...]) -> list[dict[str, Value] | None]:
+        """The charge currents the unit offers (`commands`: its max and max-utility lists),
+        None for a list it does not answer (older firmware): that setting keeps static bounds."""
+        lists: list[dict[str, Value] | None] = []
+        for command in commands:
+            try:
+                lists.append(self.query(command).values)
+            except ProtocolError as exc:
+                logger(type(self).__module__).info(
+                    "%s: %s unsupported (%s); current settings use static bounds", self.id, command, exc
+                )
+                lists.append(None)
+        return lists
 
     def identify(self, values: Mapping[str, Value]) -> Identity:
         """Serial number, firmware and model, asked once; and the ratings, so settings get
@@ -316,3 +354,66 @@ def flag_option(url_option: str | None) -> bool:
 def unknown_setting(key: str, settings: tuple[Setting, ...]) -> SettingError:
     """The one-line refusal of a name that is not on the allow-list."""
     return SettingError(f"unknown setting {key_text(key)}; allowed: {', '.join(s.key for s in settings)}")
+
+
+def allow_listed(
+    key: str,
+    setting_map: Mapping[str, Setting],
+    offered: Callable[[], tuple[Setting, ...]],
+    *,
+    destructive: frozenset[str] = frozenset(),
+    enabled: bool = False,
+) -> Setting:
+    """The allow-listed setting `key`; SettingError for a name not on the list (naming what
+    `offered` gives) or a destructive action its operator has not enabled."""
+    found = setting_map.get(key)
+    if found is None:
+        raise unknown_setting(key, offered())
+    if key in destructive and not enabled:
+        raise SettingError(
+            f"{key} erases the inverter's settings and is disabled; set {ENABLE_DESTRUCTIVE} to allow it"
+        )
+    return found
+
+
+class AllowListDevice(PiDevice[ContextT]):
+    """A family whose codec carries settings and actions (`SetterCodec`): settings fitted to
+    the unit once its ratings are known, destructive actions off unless enabled, a button's
+    payload checked before any I/O, setter text and read-back from the codec."""
+
+    allow_destructive = False
+
+    @abstractmethod
+    def setters(self) -> SetterCodec[ContextT]:
+        """The family's codec."""
+        ...
+
+    @abstractmethod
+    def blank_context(self) -> ContextT:
+        """A context with no ratings: enough to check a button's payload."""
+        ...
+
+    def settings(self) -> tuple[Setting, ...]:
+        """Settings (and actions) with bounds fitted to this unit once its ratings are known;
+        destructive actions only when enabled (catalogue, discovery and the web read this)."""
+        codec = self.setters()
+        fitted = codec.settings_for(self._context) if self._context is not None else codec.SETTINGS
+        actions = (a for a in codec.ACTIONS if self.allow_destructive or a.key not in codec.DESTRUCTIVE)
+        return (*fitted, *actions)
+
+    def allowed(self, key: str) -> Setting:
+        codec = self.setters()
+        return allow_listed(
+            key, codec.SETTING_MAP, self.settings, destructive=codec.DESTRUCTIVE, enabled=self.allow_destructive
+        )
+
+    def precheck(self, spec: Setting, value: str) -> None:
+        codec = self.setters()
+        if spec.options == (codec.PRESS,):  # a button needs no ratings: refuse junk before any I/O
+            codec.setter_command(spec.key, value, self.blank_context())
+
+    def setter_command(self, setting: str, value: str, ctx: ContextT) -> str:
+        return self.setters().setter_command(setting, value, ctx)
+
+    def expected_readback(self, setting: str, value: str) -> Value:
+        return self.setters().expected_readback(setting, value)

@@ -29,6 +29,7 @@ FAMILIES: dict[str, Family] = {
     "pi18": Family("solarstack.devices.pi18", ("inverter",)),
     "pi17": Family("solarstack.devices.pi17", ("inverter",)),
     "pi16": Family("solarstack.devices.pi16", ("inverter",)),
+    "pi41": Family("solarstack.devices.pi41", ("inverter",)),
     # any PI family, found by read-only probes and cached under STATE_DIR (devices/detect.py)
     "auto": Family("solarstack.devices.detect", ("inverter",)),
     "jkserial": Family("solarstack.devices.bms", ("battery",)),
@@ -38,6 +39,8 @@ FAMILIES: dict[str, Family] = {
     "bme280": Family("solarstack.devices.bme280", ("house",)),
     "legacy": Family("solarstack.devices.legacy", ("house",)),
     "openmeteo": Family("solarstack.devices.openmeteo", ("weather",)),
+    # a Hoymiles DTU with its microinverters (one device each, via_device the DTU)
+    "hoymiles": Family("solarstack.devices.hoymiles", ("dtu", "microinverter")),
 }
 
 

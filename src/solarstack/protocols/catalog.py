@@ -29,6 +29,14 @@ class Codec(Protocol):
 
 
 class _Pi30:
+    """PI30, or one of its firmware variants (`--protocol pi30:revo`): the variant only
+    changes tables, so encode and the command list are the same."""
+
+    def __init__(self, variant: str | None = None) -> None:
+        from solarstack.protocols import pi30
+
+        self.variant = pi30.find_variant(variant).name if variant else None
+
     def encode(self, command: str) -> bytes:
         from solarstack.protocols import pi30
 
@@ -40,14 +48,18 @@ class _Pi30:
 
         if not command:
             raise ConfigError("pi30 replies do not name their command: add --command, e.g. --command QPIGS")
-        values = pi30.decode(command, frame)
-        return values, pi30.lookup(command).fields
+        values = pi30.decode(command, frame, self.variant)
+        return values, pi30.lookup(command, self.variant).fields
 
     def describe(self) -> list[tuple[str, str, str]]:
         from solarstack.protocols import pi30
 
         rows = [("query", c.text, c.description) for c in pi30.COMMANDS.values() if c.read_only]
         rows += [("setting", s.key, _setting_text(s)) for s in (*pi30.SETTINGS, *pi30.ACTIONS)]
+        if self.variant:
+            found = pi30.find_variant(self.variant)
+            changed = ", ".join(found.deltas)
+            rows.insert(0, ("variant", found.name, f"{found.description}: its own layout of {changed}"))
         return rows
 
 
@@ -146,12 +158,18 @@ CODECS: dict[str, Callable[[], Codec]] = {
     "pi18": _Pi18,
     "pi17": _Pi17,
     "pi16": _Pi16,
-    **{p: _own(p) for p in ("jk02", "jkserial", "daly", "vedirect", "bme280", "openmeteo")},
+    **{p: _own(p) for p in ("pi41", "jk02", "jkserial", "daly", "vedirect", "bme280", "openmeteo")},
 }
 
 
 def codec(protocol: str) -> Codec:
-    factory = CODECS.get(protocol)
+    """The codec of `protocol`; `pi30:<variant>` (`pi30:revo`) is PI30 in a variant's layout."""
+    name, sep, variant = protocol.partition(":")
+    factory = CODECS.get(name)
     if factory is None:
         raise ConfigError(f"unknown protocol {protocol!r}; known: {', '.join(sorted(CODECS))}")
-    return factory()
+    if not sep:
+        return factory()
+    if name != "pi30":
+        raise ConfigError(f"protocol {name} has no variants; only pi30 has (e.g. pi30:revo)")
+    return _Pi30(variant)

@@ -1,11 +1,15 @@
 """Simulators: a virtual PI30 inverter on the real wire protocol, driven by the plant model.
 
-`solarstack sim inverter --pty | --tcp PORT [--protocol pi30|pi18|pi17|pi16] [--hid-reports]
+`solarstack sim inverter --pty | --tcp PORT [--protocol pi30|pi18|pi17|pi16|pi41] [--hid-reports]
 [--baud 2400] [--fault crc:3] [--control PORT] [--seed N] [--speed X]` prints the pty
 path (or `tcp://127.0.0.1:PORT`) as its first stdout line and serves until SIGTERM/SIGINT.
 `--protocol pi18` serves a PI18 unit (sim/pi18.py), `pi17` a PI17 one (sim/pi17.py), `pi16`
-a PI16 one (sim/pi16.py), each on the same plant, transport, pacing, faults and control
-port; the rest of this docstring is about PI30, the default.
+a PI16 one (sim/pi16.py), `pi41` a split-phase LV5048-class one (sim/pi41.py, on a 120 V /
+60 Hz plant), each on the same transport, pacing, faults and control port; the rest of this
+docstring is about PI30, the default.
+
+`--variant revo|mst|m044|m045` (PI30) answers in that firmware variant's layouts
+(protocols/pi30/variants.py: REVO's QPIGS/QPIRI, MST's QPIGS2, …); the device is the same.
 
 `--units N` (PI30, 2..9) makes it the master of a parallel system of N units: QPGS0..N-1
 answer for each unit, QPIGS for the master (unit 0) alone. The plant is the whole system:
@@ -23,6 +27,11 @@ the setter frames that arrived and whether each was ACKed, so a test can tell "r
 before the wire" from "NAKed by the device". Its verdicts are pinned to the documented
 frames by tests/sim/test_pi30_setter_frames.py (a rule wrong in both our validator and
 here must not pass).
+
+Shared with the other families' simulators: `Refused`, `WireCount` (the request, NAK and
+setter counts and `setter_log`; PI17, PI18, PI41), `CrcInverter` (the `(`-framed request /
+reply loop with PI30's CRC, and the plant's controls from PI30's setting keys; PI41) and
+`single_unit` (PI18, PI41).
 Transport, pacing and faults live in sim/stream.py and the modules it names. Must not import devices/ or services/.
 """
 
@@ -32,6 +41,8 @@ import argparse
 import os
 import random
 import sys
+import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -127,6 +138,98 @@ class Refused(Exception):
     """The device answers NAK."""
 
 
+class WireCount:
+    """What a virtual inverter counts at its wire (Answers' `requests`, `naks`, `setters`),
+    and the setter frames that arrived with whether each was ACKed (the latest 256): what a
+    test checks to know a refused value never reached the device. Every family's sim keeps it."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.naks = 0
+        self.setter_log: deque[tuple[str, bool]] = deque(maxlen=256)
+        self.setters = 0
+
+    def counted(self, text: str, *, setter: bool, refused: bool) -> None:
+        """One answered request: a NAK counts, a setter frame is logged."""
+        if refused:
+            self.naks += 1
+        if setter:
+            self.setters += 1
+            self.setter_log.append((text, not refused))
+
+
+class CrcInverter(WireCount, ABC):
+    """A `(`-framed virtual inverter with PI30's CRC (PI30, PI41): a request is the command
+    text, its CRC and `\r`; the reply is `(` payload CRC `\r`, `(ACK` or `(NAK`. A family
+    names its codec (`lookup`, `format_fields`) and what the device does (`query`, `apply`)."""
+
+    plant: Plant
+    bump_zero: bool
+
+    @abstractmethod
+    def lookup(self, command: str) -> pi30.Command:
+        """The command's row; ConfigError (a NAK) for an unknown one."""
+
+    @abstractmethod
+    def format_fields(self, command: str, values: Mapping[str, Value]) -> str: ...
+
+    @abstractmethod
+    def query(self, name: str, command: str) -> dict[str, Value]: ...
+
+    @abstractmethod
+    def apply(self, name: str, arg: str) -> None:
+        """Apply one setter (its text matched the command's pattern) or raise Refused."""
+
+    def is_setter(self, command: str) -> bool:
+        return not self.lookup(command).read_only
+
+    def handle(self, request: bytes) -> bytes:
+        """One request frame (up to its `\r`) -> the reply frame."""
+        self.requests += 1
+        body, received = request[:-3], request[-3:-1]
+        setter = False
+        command = ""
+        try:
+            if len(request) < 4 or not crc.check(body, received):
+                raise Refused("bad request CRC")
+            command = body.decode("ascii", "replace")
+            setter = self.is_setter(command)
+            payload = self.answer(command)
+        except (Refused, ConfigError, ValueError, KeyError):
+            # ValueError/KeyError: an argument the pattern let through but this unit cannot take.
+            payload = "NAK"
+        self.counted(command, setter=setter, refused=payload == "NAK")
+        return pi30.reply_frame(payload, bump_zero=self.bump_zero)
+
+    def answer(self, command: str) -> str:
+        """The reply payload for command text, or Refused (NAK)."""
+        spec = self.lookup(command)  # ConfigError: unknown -> NAK
+        if not spec.read_only:
+            self.apply(spec.name, command[len(spec.name) :])
+            return "ACK"
+        return self.format_fields(command, self.query(spec.name, command))
+
+    def sync_plant(self, settings: Mapping[str, Value]) -> None:
+        """The plant's controls from the unit's settings (PI30's keys and labels)."""
+        self.plant.set_controls(
+            output_priority=_OUTPUT[str(settings["output_source_priority"])],
+            charger_priority=_CHARGER[str(settings["charger_source_priority"])],
+            back_to_grid_voltage=settings["battery_recharge_voltage"],
+            back_to_battery_voltage=settings["battery_redischarge_voltage"],
+            cutoff_voltage=settings["battery_under_voltage"],
+            bulk_voltage=settings["battery_bulk_voltage"],
+            float_voltage=settings["battery_float_voltage"],
+            max_charging_current=float(settings["max_charging_current"]),  # type: ignore[arg-type]
+            max_utility_charging_current=float(settings["max_ac_charging_current"]),  # type: ignore[arg-type]
+        )
+
+
+def single_unit(unit: str) -> None:
+    """A setter's machine number on a single unit: 0, else Refused."""
+    if unit != "0":
+        raise Refused(f"machine number {unit}: a single unit is 0")
+
+
 @dataclass
 class _Ledger:
     """PV and load energy by day, for QET/QEY/QEM/QED and QLT/…; Wh."""
@@ -137,16 +240,20 @@ class _Ledger:
     last_load_kwh: float = 0.0
 
 
-class Pi30Inverter:
+class Pi30Inverter(CrcInverter):
     """The virtual device: settings, flags, energy ledger and the plant it runs on.
 
     One instance is shared by every connection (a TCP reconnect sees the same settings).
     """
 
-    def __init__(self, plant: Plant, *, serial: str = SERIAL, bump_zero: bool = False, units: int = 1) -> None:
+    def __init__(
+        self, plant: Plant, *, serial: str = SERIAL, bump_zero: bool = False, units: int = 1, variant: str | None = None
+    ) -> None:
         if not 1 <= units <= 9:
             raise ValueError(f"--units {units}: a parallel system has 2 to 9 units (QPGS0..QPGS8)")
         self.plant = plant
+        #: A PI30 firmware variant (`--variant revo`): replies take its layout (pi30 variants.py).
+        self.variant = pi30.find_variant(variant).name if variant else None
         self.serial = serial
         self.bump_zero = bump_zero
         self.units = units
@@ -159,45 +266,19 @@ class Pi30Inverter:
         self.clock_offset = timedelta(0)
         self.bms_control = "000"
         self.ledger = _Ledger({}, {})
-        self.requests = 0
-        self.naks = 0
-        #: Non-query requests with a good CRC, and whether each was ACKed (the latest 256;
-        #: `setters` counts all): what a test checks to know a refused value never
-        #: reached the device.
-        self.setter_log: deque[tuple[str, bool]] = deque(maxlen=256)
-        self.setters = 0
+        super().__init__()
         self._sync_plant()
 
     # -- wire level ----------------------------------------------------------------------
 
-    def handle(self, request: bytes) -> bytes:
-        """One request frame (up to its `\\r`) -> the reply frame."""
-        self.requests += 1
-        body, received = request[:-3], request[-3:-1]
-        setter = False
-        try:
-            if len(request) < 4 or not crc.check(body, received):
-                raise Refused("bad request CRC")
-            command = body.decode("ascii", "replace")
-            setter = not pi30.is_query(command)
-            payload = self.answer(command)
-        except (Refused, ConfigError, ValueError, KeyError):
-            # ValueError/KeyError: an argument the pattern let through but this unit cannot take.
-            self.naks += 1
-            payload = "NAK"
-        if setter:
-            self.setters += 1
-            self.setter_log.append((command, payload == "ACK"))
-        return pi30.reply_frame(payload, bump_zero=self.bump_zero)
+    def lookup(self, command: str) -> pi30.Command:
+        return pi30.lookup(command, self.variant)
 
-    def answer(self, command: str) -> str:
-        """The reply payload for command text, or Refused (NAK)."""
-        spec = pi30.lookup(command)  # ConfigError: unknown -> NAK
-        if not spec.read_only:
-            self.apply(spec.name, command[len(spec.name) :])
-            return "ACK"
-        values = self.query(spec.name, command)
-        return pi30.format_fields(command, values)
+    def format_fields(self, command: str, values: Mapping[str, Value]) -> str:
+        return pi30.format_fields(command, values, self.variant)
+
+    def is_setter(self, command: str) -> bool:
+        return not pi30.is_query(command)  # an unknown command is logged with the setters (NAKed)
 
     # -- queries -------------------------------------------------------------------------
 
@@ -215,13 +296,20 @@ class Pi30Inverter:
         if name == "QPIGS":
             return self._qpigs(self.unit_view(s, 0))  # the master answers for itself
         if name == "QPIGS2":
-            return {"pv2_input_current": 0.0, "pv2_input_voltage": 0.0, "pv2_input_power": 0}
+            # an MST unit's QPIGS2 runs to its PV total (field 11): all 12 fields on the wire
+            return {
+                "pv2_input_current": 0.0,
+                "pv2_input_voltage": 0.0,
+                "pv2_input_power": 0,
+                "pv_total_charging_power": 0,
+            }
         if name == "QMOD":
             return {"mode": _MODE[s.mode]}
         if name == "QPIWS":
             return {key: key in s.warnings for _, key in enums.QPIWS_BITS}
         if name == "QPIRI":
-            return dict(self.settings)
+            # REVO's field 8 is its low-voltage alarm point (its document's example value)
+            return {"battery_low_alarm_voltage": 44.0, **self.settings}
         if name == "QFLAG":
             return dict(self.flags)
         if name == "QDI":
@@ -258,7 +346,7 @@ class Pi30Inverter:
             return self._qbms(s)
         # A query the codec learned after this simulator: answer its shape with neutral
         # values (zeros, the first enum option) rather than NAK, so readers keep working.
-        return {f.key: _neutral(f) for f in pi30.table(command)}
+        return {f.key: _neutral(f) for f in pi30.table(command, self.variant)}
 
     def _qpigs(self, s: PlantState) -> dict[str, Value]:
         volts = round(s.battery_voltage + self.calibration_v, 2)
@@ -291,6 +379,9 @@ class Pi30Inverter:
             "battery_voltage_offset_for_fans": 0.0,
             "eeprom_version": "00",
             "pv_input_power": round(s.pv_power_w),
+            # REVO's layout: PV power where PI30 has PV current, and the day's PV energy
+            "pv_generating_power": round(s.pv_power_w),
+            "inverter_pv_energy_today": round(self.ledger.pv.get(s.time.date(), 0.0) / 1000, 3),
             "charging_to_float": charging and s.soc >= 99.0,
             "switched_on": s.mode is not Mode.FAULT,
             "dustproof_installed": False,
@@ -298,26 +389,7 @@ class Pi30Inverter:
 
     def unit_view(self, s: PlantState, unit: int) -> PlantState:
         """The plant as unit `unit` of the system sees it (the plant itself for one unit)."""
-        if self.units == 1:
-            return s
-        pv, even = self.pv_shares[unit], 1.0 / self.units
-        pv_w, load_w = s.pv_power_w * pv, s.load_power_w * even
-        grid_w, loss_w = s.grid_power_w * even, s.loss_power_w * even
-        battery_w = pv_w + grid_w - load_w - loss_w  # this unit's own balance (plant.py's rule)
-        return replace(
-            s,
-            pv_power_w=pv_w,
-            pv_available_w=s.pv_available_w * pv,
-            pv_current=s.pv_current * pv,
-            load_power_w=load_w,
-            load_apparent_va=s.load_apparent_va * even,
-            load_percent=s.load_percent * even,
-            grid_power_w=grid_w,
-            loss_power_w=loss_w,
-            battery_power_w=battery_w,
-            battery_current=battery_w / s.battery_voltage if s.battery_voltage else 0.0,
-            charging_from_pv=s.charging_from_pv and pv_w > 0,
-        )
+        return s if self.units == 1 else unit_view(s, self.pv_shares, unit)
 
     def unit_serial(self, unit: int) -> str:
         return self.serial if unit == 0 else str(int(self.serial) + unit).zfill(len(self.serial))
@@ -491,18 +563,7 @@ class Pi30Inverter:
         self.settings[key] = options[digit]
 
     def _sync_plant(self) -> None:
-        s = self.settings
-        self.plant.set_controls(
-            output_priority=_OUTPUT[str(s["output_source_priority"])],
-            charger_priority=_CHARGER[str(s["charger_source_priority"])],
-            back_to_grid_voltage=s["battery_recharge_voltage"],
-            back_to_battery_voltage=s["battery_redischarge_voltage"],
-            cutoff_voltage=s["battery_under_voltage"],
-            bulk_voltage=s["battery_bulk_voltage"],
-            float_voltage=s["battery_float_voltage"],
-            max_charging_current=float(s["max_charging_current"]),  # type: ignore[arg-type]
-            max_utility_charging_current=float(s["max_ac_charging_current"]),  # type: ignore[arg-type]
-        )
+        self.sync_plant(self.settings)
 
 
 def pv_shares(units: int) -> tuple[float, ...]:
@@ -510,6 +571,29 @@ def pv_shares(units: int) -> tuple[float, ...]:
     test can tell the units apart; they add up to 1."""
     weights = [1.0 / (1.0 + 0.25 * n) for n in range(units)]
     return tuple(w / sum(weights) for w in weights)
+
+
+def unit_view(s: PlantState, shares: tuple[float, ...], unit: int) -> PlantState:
+    """The plant as unit `unit` of a parallel system sees it: its share of the PV (`shares`,
+    see pv_shares), an even share of load, grid and losses, and its own battery balance."""
+    pv, even = shares[unit], 1.0 / len(shares)
+    pv_w, load_w = s.pv_power_w * pv, s.load_power_w * even
+    grid_w, loss_w = s.grid_power_w * even, s.loss_power_w * even
+    battery_w = pv_w + grid_w - load_w - loss_w  # this unit's own balance (plant.py's rule)
+    return replace(
+        s,
+        pv_power_w=pv_w,
+        pv_available_w=s.pv_available_w * pv,
+        pv_current=s.pv_current * pv,
+        load_power_w=load_w,
+        load_apparent_va=s.load_apparent_va * even,
+        load_percent=s.load_percent * even,
+        grid_power_w=grid_w,
+        loss_power_w=loss_w,
+        battery_power_w=battery_w,
+        battery_current=battery_w / s.battery_voltage if s.battery_voltage else 0.0,
+        charging_from_pv=s.charging_from_pv and pv_w > 0,
+    )
 
 
 def _neutral(field: Field) -> Value:
@@ -589,6 +673,7 @@ class Answers(Protocol):
     plant: Plant
     requests: int
     naks: int
+    setters: int  # setter frames that reached the unit (ACKed or NAKed)
 
     def handle(self, request: bytes) -> bytes: ...
 
@@ -640,7 +725,7 @@ class Pi30Session(BaseSession):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="solarstack sim inverter",
-        description="A virtual PI30 (or PI18, PI17, PI16) inverter on a pty or TCP port, driven by the plant model.",
+        description="A virtual PI30 (or PI18, PI17, PI16, PI41) inverter on a pty or TCP port, driven by the plant.",
     )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pty; prints its path")
@@ -673,13 +758,21 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="PI30: a parallel system of N units (2..9), QPGS0..N-1 answering for each (default 1)",
+        help="PI30 and PI18: a parallel system of N units (2..9), QPGS0..N-1 (PGS0..N-1) answering for each"
+        " (default 1)",
+    )
+    p.add_argument(
+        "--variant",
+        choices=tuple(pi30.VARIANTS),
+        help="PI30: a firmware variant whose QPIGS/QPIRI/… layouts the replies take (default: plain PI30)",
     )
     return p
 
 
 #: The families this simulator speaks (`--protocol`).
-PROTOCOLS = ("pi30", "pi18", "pi17", "pi16")
+PROTOCOLS = ("pi30", "pi18", "pi17", "pi16", "pi41")
+#: The families whose simulator can be the master of a parallel system (`--units`).
+PARALLEL_PROTOCOLS = ("pi30", "pi18")
 
 
 def build(args: argparse.Namespace) -> tuple[StreamServer, Pi30Inverter]:
@@ -701,13 +794,16 @@ def build_any(args: argparse.Namespace) -> tuple[StreamServer, Answers]:
     session: Callable[[], Pi30Session]
     protocol = getattr(args, "protocol", "pi30")
     units = getattr(args, "units", 1)
-    if units != 1 and protocol != "pi30":
-        raise ValueError(f"--units is simulated for --protocol pi30 only (got {protocol})")
+    variant = getattr(args, "variant", None)
+    if variant and protocol != "pi30":
+        raise ValueError(f"--variant is a PI30 variant (got --protocol {protocol})")
+    if units != 1 and protocol not in PARALLEL_PROTOCOLS:
+        raise ValueError(f"--units is simulated for --protocol {'/'.join(PARALLEL_PROTOCOLS)} only (got {protocol})")
     # the family modules import this one: not at the top
     if protocol == "pi18":
         from solarstack.sim.pi18 import Pi18Inverter, Pi18Session
 
-        pi18_unit = Pi18Inverter(plant, bump_zero=args.bump_zero)
+        pi18_unit = Pi18Inverter(plant, bump_zero=args.bump_zero, units=units)
         inverter, session = pi18_unit, lambda: Pi18Session(pi18_unit)
     elif protocol == "pi17":
         from solarstack.sim.pi17 import Pi17Inverter, Pi17Session
@@ -719,8 +815,14 @@ def build_any(args: argparse.Namespace) -> tuple[StreamServer, Answers]:
 
         pi16_unit = Pi16Inverter(plant)
         inverter, session = pi16_unit, lambda: Pi16Session(pi16_unit)
+    elif protocol == "pi41":
+        from solarstack.sim.pi41 import Pi41Inverter, Pi41Session, split_phase
+
+        split = Plant(seed=args.seed, speed=args.speed, start=start, config=split_phase(tz))  # 120 V, 60 Hz
+        pi41_unit = Pi41Inverter(split, bump_zero=args.bump_zero)
+        inverter, session = pi41_unit, lambda: Pi41Session(pi41_unit)
     else:
-        pi30_unit = Pi30Inverter(plant, bump_zero=args.bump_zero, units=units)
+        pi30_unit = Pi30Inverter(plant, bump_zero=args.bump_zero, units=units, variant=variant)
         inverter, session = pi30_unit, lambda: Pi30Session(pi30_unit)
     pacing = Pacing(
         baud=2400 if args.slow else args.baud,
@@ -743,6 +845,17 @@ def _control(inverter: Answers) -> Callable[[str], str]:
             return (
                 f"ok time={s.time.isoformat()} mode={s.mode} soc={s.soc:.1f} pv_w={s.pv_power_w:.0f}"
                 f" load_w={s.load_power_w:.0f} requests={inverter.requests} naks={inverter.naks}"
+                f" setters={inverter.setters}"
+            )
+        if words[0] == "energy":
+            # The plant's exact integrals (simulated time) now, for harnesses that check a
+            # reader's counters against the truth (src/solarstack/soak/); `clock` is the wall
+            # time of the reading, so a caller can line it up with readings' `ts`.
+            s = inverter.step()
+            return (
+                f"ok clock={time.time():.3f} time={s.time.isoformat()} speed={inverter.plant.speed:g}"
+                f" pv_kwh={s.pv_energy_kwh:.6f} load_kwh={s.load_energy_kwh:.6f} grid_kwh={s.grid_energy_kwh:.6f}"
+                f" charge_kwh={s.charge_energy_kwh:.6f} discharge_kwh={s.discharge_energy_kwh:.6f}"
             )
         return f"error unknown command {words[0]!r}"
 

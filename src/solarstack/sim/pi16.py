@@ -25,7 +25,7 @@ from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Value
 from solarstack.protocols import pi16
 from solarstack.protocols.pi16 import enums
-from solarstack.sim.inverter import Pi30Session
+from solarstack.sim.inverter import Pi30Session, Refused
 from solarstack.sim.pi17 import HourlyLedger
 from solarstack.sim.plant import Mode, Plant, PlantState
 
@@ -60,10 +60,6 @@ _WARNINGS = {
 }
 
 
-class Refused(Exception):
-    """The device answers `(NAK`."""
-
-
 class Pi16Inverter:
     """The virtual PI16 device: ratings, PV energy ledger and the plant it runs on."""
 
@@ -73,6 +69,8 @@ class Pi16Inverter:
         self.ledger = HourlyLedger()
         self.requests = 0
         self.naks = 0
+        #: Setter frames the unit took (PI16 takes none here: every one is NAKed, never counted).
+        self.setters = 0
 
     def handle(self, request: bytes) -> bytes:
         """One request frame (up to its `\\r`) -> the reply frame."""

@@ -26,7 +26,6 @@ PI17's (`^0`, a flipped payload byte). Must not import devices/ or services/.
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -34,7 +33,7 @@ from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Value
 from solarstack.protocols import pi17
 from solarstack.protocols.pi17 import enums
-from solarstack.sim.inverter import Pi30Session
+from solarstack.sim.inverter import Pi30Session, Refused, WireCount
 from solarstack.sim.plant import ChargerPriority, Mode, OutputPriority, Plant, PlantState
 
 SERIAL = "96161704100242"
@@ -142,10 +141,6 @@ _DISCHARGE_VOLTAGES = (
 )
 
 
-class Refused(Exception):
-    """The device answers `^0`."""
-
-
 class HourlyLedger:
     """PV energy by hour (Wh) since the simulator started: what the dated energy queries
     of PI17 and PI16 add up."""
@@ -166,7 +161,7 @@ class HourlyLedger:
         return round(total) / 1000.0
 
 
-class Pi17Inverter:
+class Pi17Inverter(WireCount):
     """The virtual PI17 device: settings, flags, PV energy ledger and the plant it runs on.
 
     One instance is shared by every connection (a TCP reconnect sees the same settings).
@@ -180,11 +175,7 @@ class Pi17Inverter:
         self.energy_control: dict[str, Value] = dict(DEFAULT_ENERGY_CONTROL)
         self.flags: dict[str, bool] = dict(DEFAULT_FLAGS)
         self.ledger = HourlyLedger()
-        self.requests = 0
-        self.naks = 0
-        #: Setter texts with a good frame, and whether each was ACKed (the latest 256).
-        self.setter_log: deque[tuple[str, bool]] = deque(maxlen=256)
-        self.setters = 0
+        WireCount.__init__(self)
         self._sync_plant()
 
     # -- wire level ----------------------------------------------------------------------
@@ -205,11 +196,8 @@ class Pi17Inverter:
                 reply = pi17.reply_frame(self.payload(spec.name, text))
         except (Refused, ConfigError, ValueError, KeyError):
             # ValueError/KeyError: an argument the pattern let through but this unit cannot take.
-            self.naks += 1
             reply = pi17.ack_frame(False)
-        if setter:
-            self.setters += 1
-            self.setter_log.append((text, reply == pi17.ack_frame(True)))
+        self.counted(text, setter=setter, refused=reply == pi17.ack_frame(False))
         return reply
 
     def payload(self, name: str, command: str) -> str:

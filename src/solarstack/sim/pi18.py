@@ -8,8 +8,9 @@ module's own:
   * a request is `^P` (query) or `^S` (setter), three digits of length that must equal the
     text's length + 3, the text, a CRC under either adjustment rule, `\\r`; anything else,
     an unknown command, a query sent as `^S` or a setter as `^P` is answered `^0`;
-  * every query the codec knows is answered from the plant's state (a single unit: PGS0
-    only);
+  * every query the codec knows is answered from the plant's state; PGS0 only for a single
+    unit, PGS0..N-1 for the master of a parallel system of N (`--units N`, each unit its
+    share of the plant as in the PI30 simulator's `unit_view`, PGSn's totals their sums);
   * setters follow the unit's own rules — the InfiniSolar V PDF's ranges for a 48 V unit,
     re-charge / re-discharge only from the PDF's lists, charge currents only from its own
     MCHGCR / MUCHGCR lists, machine number 0 — and a float voltage above the bulk
@@ -24,7 +25,6 @@ splits requests at `\\r` as the PI30 one does (sim/inverter.py); faults look lik
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Mapping
 from datetime import date
 
@@ -33,7 +33,7 @@ from solarstack.core.fields import Value
 from solarstack.protocols import pi18
 from solarstack.protocols.pi18 import enums
 from solarstack.protocols.pi30 import crc
-from solarstack.sim.inverter import Pi30Session
+from solarstack.sim.inverter import Pi30Session, Refused, WireCount, pv_shares, single_unit, unit_view
 from solarstack.sim.plant import ChargerPriority, Mode, OutputPriority, Plant, PlantState
 
 SERIAL = "96342208106521"
@@ -113,29 +113,25 @@ SELECT_SETTERS: Mapping[str, tuple[str, Mapping[str, str]]] = {
 }
 
 
-class Refused(Exception):
-    """The device answers `^0`."""
-
-
-class Pi18Inverter:
+class Pi18Inverter(WireCount):
     """The virtual PI18 device: settings, flags, PV energy ledger and the plant it runs on.
 
     One instance is shared by every connection (a TCP reconnect sees the same settings).
     """
 
-    def __init__(self, plant: Plant, *, serial: str = SERIAL, bump_zero: bool = False) -> None:
+    def __init__(self, plant: Plant, *, serial: str = SERIAL, bump_zero: bool = False, units: int = 1) -> None:
+        if not 1 <= units <= 9:
+            raise ValueError(f"--units {units}: a parallel system has 2 to 9 units (PGS0..PGS8)")
         self.plant = plant
+        self.units = units
+        self.pv_shares = pv_shares(units)
         self.serial = serial
         self.bump_zero = bump_zero
         self.settings: dict[str, Value] = dict(DEFAULT_SETTINGS)
         self.flags: dict[str, bool] = dict(DEFAULT_FLAGS)
         self.pv_wh: dict[date, float] = {}
         self._last_pv_kwh = 0.0
-        self.requests = 0
-        self.naks = 0
-        #: Setter texts with a good frame, and whether each was ACKed (the latest 256).
-        self.setter_log: deque[tuple[str, bool]] = deque(maxlen=256)
-        self.setters = 0
+        WireCount.__init__(self)
         self._sync_plant()
 
     # -- wire level ----------------------------------------------------------------------
@@ -159,11 +155,8 @@ class Pi18Inverter:
                 reply = pi18.reply_frame(payload, bump_zero=self.bump_zero)
         except (Refused, ConfigError, ValueError, KeyError):
             # ValueError/KeyError: an argument the pattern let through but this unit cannot take.
-            self.naks += 1
             reply = pi18.ack_frame(False)
-        if setter:
-            self.setters += 1
-            self.setter_log.append((text, reply == pi18.ack_frame(True)))
+        self.counted(text, setter=setter, refused=reply == pi18.ack_frame(False))
         return reply
 
     # -- queries -------------------------------------------------------------------------
@@ -200,9 +193,10 @@ class Pi18Inverter:
         if name == "MUCHGCR":
             return {"utility_charging_current_options": list(UTILITY_CHARGE_CURRENTS)}
         if name == "PGSn":
-            if command != "PGS0":
-                raise Refused("single unit: only PGS0")
-            return self._pgs(s)
+            unit = int(command[3:])
+            if unit >= self.units:
+                raise Refused("single unit: only PGS0" if self.units == 1 else f"no unit {unit} in this system")
+            return self._pgs(s, unit)
         if name == "ET":
             return {"pv_energy_total": float(int(sum(self.pv_wh.values()) / 1000))}  # whole kWh
         if name in ("EYyyyy", "EMyyyymm", "EDyyyymmdd"):
@@ -252,8 +246,15 @@ class Pi18Inverter:
         values.update({key: key in flagged for key in enums.FWS_FLAGS})
         return values
 
-    def _pgs(self, s: PlantState) -> dict[str, Value]:
+    def _pgs(self, whole: PlantState, unit: int = 0) -> dict[str, Value]:
+        """Unit `unit`'s share of the plant (all of it for a single unit), with the system's totals."""
+        s = whole if self.units == 1 else unit_view(whole, self.pv_shares, unit)
         g = self._gs(s)
+        units = [self._gs(unit_view(whole, self.pv_shares, n)) for n in range(self.units)] if self.units > 1 else [g]
+
+        def total(key: str) -> int:  # what every unit reports, as the wire's whole numbers
+            return sum(round(v) for u in units if isinstance(v := u[key], int | float))
+
         same = (
             "ac_input_voltage",
             "ac_input_frequency",
@@ -282,10 +283,10 @@ class Pi18Inverter:
             "mode": _MODE[s.mode],
             "fault_code": "00",
             **{k: g[k] for k in same},
-            "total_ac_output_apparent_power": g["ac_output_apparent_power"],
-            "total_ac_output_active_power": g["ac_output_active_power"],
-            "total_ac_output_load": g["ac_output_load"],
-            "total_charging_current": g["battery_charging_current"],
+            "total_ac_output_apparent_power": total("ac_output_apparent_power"),
+            "total_ac_output_active_power": total("ac_output_active_power"),
+            "total_ac_output_load": total("ac_output_load"),
+            "total_charging_current": total("battery_charging_current"),
             "max_temperature": g["heat_sink_temperature"],
         }
 
@@ -301,11 +302,11 @@ class Pi18Inverter:
             self.settings[key] = options[arg]
         elif name == "PCP":
             unit, _, code = arg.partition(",")
-            _single_unit(unit)
+            single_unit(unit)
             self.settings["charger_source_priority"] = enums.CHARGER_SOURCE_PRIORITY[code]
         elif name in ("MCHGC", "MUCHGC"):
             unit, _, digits = arg.partition(",")
-            _single_unit(unit)
+            single_unit(unit)
             utility = name == "MUCHGC"
             amps = int(digits)
             if amps not in (UTILITY_CHARGE_CURRENTS if utility else CHARGE_CURRENTS):
@@ -360,11 +361,6 @@ def _unframe(request: bytes) -> tuple[str, str]:
     if not length.isdigit() or int(length) != len(text) + 3:
         raise Refused(f"length {length!r} does not fit {len(text)} bytes of text")
     return request[1:2].decode(), text.decode("ascii")
-
-
-def _single_unit(unit: str) -> None:
-    if unit != "0":
-        raise Refused(f"machine number {unit}: a single unit is 0")
 
 
 def _within(name: str, volts: float, bounds: tuple[float, float], factor: float) -> None:

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, FieldTable
 from solarstack.protocols.pi16 import enums
-from solarstack.protocols.pi30.commands import RATING, WARNING, bits, choice, flag, num, text, whole
+from solarstack.protocols.pi30.commands import RATING, WARNING, CommandIndex, bits, choice, flag, num, text, whole
 
 
 class Style(StrEnum):
@@ -166,39 +166,10 @@ _QUERIES: tuple[Command, ...] = (
     ),
 )
 
-#: Every command by name (parameterised ones under their pattern name, e.g. `QEDyyyymmdd`).
-COMMANDS: Mapping[str, Command] = MappingProxyType({c.name: c for c in _QUERIES})
-
-_EXACT: Mapping[str, Command] = MappingProxyType({c.name: c for c in COMMANDS.values() if c.pattern is None})
-_PATTERNED: tuple[Command, ...] = tuple(c for c in COMMANDS.values() if c.pattern is not None)
-
-
-def lookup(command: str) -> Command:
-    """The Command a command text belongs to (`QED20240115` -> QEDyyyymmdd).
-
-    Raises ConfigError (one line, with where to find the list) for anything else.
-    """
-    found = _EXACT.get(command)
-    if found is not None:
-        return found
-    for candidate in _PATTERNED:
-        assert candidate.pattern is not None
-        if candidate.pattern.fullmatch(command):
-            return candidate
-    raise ConfigError(f"unknown PI16 command {command!r}; `solarstack commands --protocol pi16` lists them")
-
-
-def table(command: str) -> FieldTable:
-    """The field table of a query."""
-    return lookup(command).fields
-
-
-def is_query(command: str) -> bool:
-    """True only for a known read-only query: what the MQTT `query` topic may send."""
-    try:
-        return lookup(command).read_only
-    except ConfigError:
-        return False
+_INDEX = CommandIndex("PI16", _QUERIES)
+#: Every command by name (parameterised ones under their pattern name).
+COMMANDS: Mapping[str, Command] = _INDEX.commands
+lookup, table, is_query = _INDEX.lookup, _INDEX.table, _INDEX.is_query
 
 
 #: The date argument of each energy query: period -> (prefix, how many of yyyymmdd it takes).

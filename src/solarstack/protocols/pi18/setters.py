@@ -30,16 +30,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from solarstack.core.errors import SettingError
 from solarstack.core.fields import Setting, Value
 from solarstack.protocols.pi18 import enums
+from solarstack.protocols.pi30.builders import (
+    AllowList,
+    AnyBuilder,
+    currents,
+    flag_entries,
+    labels,
+    nominal_voltage,
+    offered_amps,
+    read_back,
+    select,
+)
 
 # One rule for reading a setting's value in the whole family (see the module docstring).
-from solarstack.protocols.pi30.values import decimals, parse_number, quote, round1, whole
-
-NOMINAL_VOLTAGES = (12.0, 24.0, 48.0)
+from solarstack.protocols.pi30.values import decimals, parse_number, round1
 
 
 class Pi18Context(NamedTuple):
@@ -56,11 +65,6 @@ class Pi18Context(NamedTuple):
     redischarge_voltage: float | None = None
 
 
-def _currents(decoded: Mapping[str, Value] | None, key: str) -> tuple[int, ...]:
-    items = (decoded or {}).get(key)
-    return tuple(int(i) for i in items) if isinstance(items, list) else ()
-
-
 def _volts(piri: Mapping[str, Value], key: str) -> float | None:
     value = piri.get(key)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
@@ -74,15 +78,13 @@ def context_from(
     unit: int = 0,
 ) -> Pi18Context:
     """Build the context from decoded PIRI (and the current lists, if the device has them)."""
-    rated = _volts(piri, "rated_battery_voltage")
-    if rated is None or rated <= 0:
-        raise SettingError("PIRI has no rated battery voltage: cannot range-check battery settings")
+    nominal = nominal_voltage(piri, "PIRI")
     if not 0 <= unit <= 9:
         raise SettingError(f"parallel machine number {unit} is not 0-9")
     return Pi18Context(
-        nominal_battery_voltage=min(NOMINAL_VOLTAGES, key=lambda v: abs(v - rated)),
-        max_charging_currents=_currents(mchgcr, "charging_current_options"),
-        max_utility_charging_currents=_currents(muchgcr, "utility_charging_current_options"),
+        nominal_battery_voltage=nominal,
+        max_charging_currents=currents(mchgcr, "charging_current_options"),
+        max_utility_charging_currents=currents(muchgcr, "utility_charging_current_options"),
         unit=unit,
         bulk_voltage=_volts(piri, "battery_bulk_voltage"),
         float_voltage=_volts(piri, "battery_float_voltage"),
@@ -96,16 +98,9 @@ def context_from(
 Builder = Callable[[str, "str | float", Pi18Context], str]
 
 
-def _select(prefix: str, options: Mapping[str, str], *, per_unit: bool = False) -> Builder:
-    codes = {label: raw for raw, label in options.items()}
-
-    def build(key: str, value: str | float, ctx: Pi18Context) -> str:
-        code = codes.get(str(value).strip().lower())
-        if code is None:
-            raise SettingError(f"{key}: {quote(value)} is not one of {', '.join(codes)}")
-        return f"{prefix}{ctx.unit},{code}" if per_unit else prefix + code
-
-    return build
+def _select(prefix: str, options: Mapping[str, str], *, per_unit: bool = False) -> AnyBuilder:
+    """A choice by label -> prefix [+ the parallel unit and a comma] + the raw code (`PCP0,1`)."""
+    return select(prefix, {label: ("{unit}," if per_unit else "") + raw for raw, label in options.items()})
 
 
 def _tenths(volts: Decimal) -> str:
@@ -205,25 +200,9 @@ def _utility_voltage(recharge: bool) -> Builder:
 
 def _charge_current(utility: bool) -> Builder:
     def build(key: str, value: str | float, ctx: Pi18Context) -> str:
-        allowed = ctx.max_utility_charging_currents if utility else ctx.max_charging_currents
-        setting = SETTING_MAP[key]
-        if allowed:
-            amps = whole(key, value, min(allowed), max(allowed))
-            if amps not in allowed:
-                raise SettingError(f"{key}: {amps} A is not one the device offers ({', '.join(map(str, allowed))})")
-        else:
-            amps = whole(key, value, setting.minimum or 0, setting.maximum or 0)
+        offered = ctx.max_utility_charging_currents if utility else ctx.max_charging_currents
+        amps = offered_amps(key, value, offered, SETTING_MAP[key])
         return f"{'MUCHGC' if utility else 'MCHGC'}{ctx.unit},{amps:03d}"
-
-    return build
-
-
-def _flag(letter: str) -> Builder:
-    def build(key: str, value: str | float, ctx: Pi18Context) -> str:
-        state = str(value).strip().upper()
-        if state not in ("ON", "OFF"):
-            raise SettingError(f"{key}: {quote(value)} is not ON or OFF")
-        return ("PE" if state == "ON" else "PD") + letter
 
     return build
 
@@ -231,12 +210,7 @@ def _flag(letter: str) -> Builder:
 # --- the allow-list ------------------------------------------------------------------
 
 
-def _piri(key: str, label: str, **kw: Any) -> Setting:
-    return Setting(key, label, readback=key, readback_command="PIRI", **kw)
-
-
-def _labels(options: Mapping[str, str], allowed: str) -> tuple[str, ...]:
-    return tuple(label for raw, label in options.items() if raw in allowed)
+_piri = read_back("PIRI")
 
 
 def _only(options: Mapping[str, str], allowed: str) -> dict[str, str]:
@@ -265,7 +239,7 @@ _ENTRIES: tuple[tuple[Setting, Builder], ...] = (
         _select("PGR", enums.INPUT_VOLTAGE_RANGE),
     ),
     (  # the PDF's setter takes 0-2 only, whatever PIRI may report
-        _piri("battery_type", "Battery type", options=_labels(enums.BATTERY_TYPE, "012")),
+        _piri("battery_type", "Battery type", options=labels(enums.BATTERY_TYPE, "012")),
         _select("PBT", _only(enums.BATTERY_TYPE, "012")),
     ),
     (
@@ -312,28 +286,13 @@ _ENTRIES: tuple[tuple[Setting, Builder], ...] = (
         ),
         _utility_voltage(recharge=False),
     ),
-    *(
-        (
-            Setting(
-                key, key.replace("_", " ").capitalize(), options=("ON", "OFF"), readback=key, readback_command="FLAG"
-            ),
-            _flag(letter),
-        )
-        for letter, key in enums.FLAG_LETTERS
-    ),
+    *flag_entries(enums.FLAG_LETTERS, "FLAG"),
 )
 
-SETTINGS: tuple[Setting, ...] = tuple(s for s, _ in _ENTRIES)
-SETTING_MAP: Mapping[str, Setting] = MappingProxyType({s.key: s for s in SETTINGS})
-_BUILDERS: Mapping[str, Builder] = MappingProxyType({s.key: b for s, b in _ENTRIES})
-
-
-def setter_command(key: str, value: str | float, ctx: Pi18Context) -> str:
-    """The exact setter text for `key` = `value` (e.g. `POP1`, `PSDV450`), or SettingError."""
-    builder = _BUILDERS.get(key)
-    if builder is None:
-        raise SettingError(f"unknown PI18 setting {quote(key)}; allowed: {', '.join(_BUILDERS)}")
-    return builder(key, value, ctx)
+_ALLOWED = AllowList("PI18", _ENTRIES)
+SETTINGS: tuple[Setting, ...] = _ALLOWED.settings
+SETTING_MAP: Mapping[str, Setting] = _ALLOWED.setting_map
+setter_command = _ALLOWED.setter_command
 
 
 def expected_readback(key: str, value: str | float) -> Value:

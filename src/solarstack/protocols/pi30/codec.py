@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping
 from solarstack.core.errors import FrameError
 from solarstack.core.fields import Field, Kind, Value
 from solarstack.protocols.pi30 import framing
-from solarstack.protocols.pi30.commands import COMMANDS, Command, Style, lookup
+from solarstack.protocols.pi30.commands import Command, Style
+from solarstack.protocols.pi30.variants import by_name, canonical, lookup
 
 Converter = Callable[[str], Value]
 
@@ -82,7 +83,7 @@ def _fast_converter(field: Field) -> Converter:
 _NOT_PLAIN = re.compile(r"[_nNiI]")
 
 
-class _Plan:
+class Plan:
     """A compiled field table: per-token converters, and bit strings grouped per token.
 
     Built once per command, on first use; decoding is then two flat loops (bench: QPIGS).
@@ -114,7 +115,7 @@ class _Plan:
         if self.whole:
             text = payload.strip()
             if self.prefix and text.startswith(self.prefix):
-                text = text[len(self.prefix) :]
+                text = text[len(self.prefix) :].strip()  # PI41's `VERFW2: 00041.17`
             return [text] if text else []
         return payload.split()
 
@@ -165,20 +166,29 @@ def _decode_flags(command: Command, payload: str) -> dict[str, Value]:
 
 
 @functools.cache
-def _plan(name: str) -> _Plan:
-    """The compiled plan of one command, built on first use (a one-shot CLI decodes one)."""
-    return _Plan(COMMANDS[name])
+def _plan(name: str, variant: str | None) -> Plan:
+    """The compiled plan of one command (in one variant's layout), built on first use
+    (a one-shot CLI decodes one)."""
+    return Plan(by_name(name, variant))
 
 
-def decode(command: str, frame: bytes) -> dict[str, Value]:
-    """Decode one reply frame to {field key: value}.
+def decode(command: str, frame: bytes, variant: str | None = None) -> dict[str, Value]:
+    """Decode one reply frame to {field key: value}, in `variant`'s layout (variants.py;
+    None: base PI30).
 
     Raises only ProtocolError subclasses for anything the device sent (CrcError,
-    NakError, FrameError); an unknown *command* is the caller's ConfigError.
+    NakError, FrameError); an unknown *command* or variant is the caller's ConfigError.
     A setter's `(ACK` decodes to {"ack": True}.
     """
-    spec = lookup(command)
-    payload = framing.unframe(command, frame)
+    spec = lookup(command, variant)
+    return read_payload(
+        command, spec, framing.unframe(command, frame), functools.partial(_plan, variant=canonical(variant))
+    )
+
+
+def read_payload(command: str, spec: Command, payload: str, plans: Callable[[str], Plan]) -> dict[str, Value]:
+    """An unframed reply payload of `spec` as {field key: value}: ACK for a setter, QFLAG's
+    letters, else the command's compiled plan (`plans(name)`). PI41's codec reads with it too."""
     if not spec.read_only:
         if payload == "ACK":
             return {"ack": True}
@@ -187,7 +197,7 @@ def decode(command: str, frame: bytes) -> dict[str, Value]:
         raise FrameError(f"{command}: query answered ACK")
     if spec.style is Style.FLAGS:
         return _decode_flags(spec, payload)
-    return _plan(spec.name).run(payload)
+    return plans(spec.name).run(payload)
 
 
 # --- the inverse, for the simulator ---------------------------------------------
@@ -210,14 +220,20 @@ def _format_value(field: Field, value: Value) -> str:
     return format(number, fmt)
 
 
-def format_fields(command: str, values: Mapping[str, Value]) -> str:
-    """The firmware's payload text for `values` (inverse of decode, without `(`/CRC).
+def format_fields(command: str, values: Mapping[str, Value], variant: str | None = None) -> str:
+    """The firmware's payload text for `values` (inverse of decode, without `(`/CRC), in
+    `variant`'s layout. Keys the layout has no row for are left out.
 
     Rows missing from `values` but before the last given row are written as zeros
     (bits as `0`), so a partial dict still gives a reply of the right shape; the reply
     ends at the last given row. `extra_<pos>` values are appended.
     """
-    spec = lookup(command)
+    return format_payload(lookup(command, variant), values)
+
+
+def format_payload(spec: Command, values: Mapping[str, Value], *, reserved: str = "0") -> str:
+    """format_fields for one command's table; `reserved` stands for a token without a row
+    (PI30 writes `0`, PI41 `00`)."""
     if spec.style is Style.FLAGS:
         letters = [(str(f.bit), values.get(f.key)) for f in spec.fields]
         letters += [(k[6:], v) for k, v in values.items() if k.startswith("extra_") and len(k) == 7 and k[6].isalpha()]
@@ -232,7 +248,7 @@ def format_fields(command: str, values: Mapping[str, Value]) -> str:
         return " ".join(format(round(item), fields[0].fmt or "d") for item in items)
     # Stop after the last row given: a PI30 reply must not grow the MAX-only tail.
     last = max((f.pos for f in fields if f.key in values), default=-1)
-    tokens: list[str] = ["0"] * (last + 1)
+    tokens: list[str] = [reserved] * (last + 1)
     bit_strings: dict[int, list[str]] = {}
     for f in fields:
         if f.pos > last:

@@ -2,6 +2,8 @@
 
 Pure data plus name resolution; must not do I/O, parse frames (codec.py does) or
 check setting values (setters.py does).
+The row helpers, the command constructors and `CommandIndex` (a family's commands by
+name and the lookup of a command text) are the PI family's: PI41, PI18, PI17 and PI16 use them.
 
 Row conventions, shared by the decoder and `format_fields` (its inverse):
   * `pos` is the 0-based index of the space-separated token in the reply payload.
@@ -21,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple, TypedDict
+from typing import Any, Final, Generic, NamedTuple, Protocol, TypedDict, TypeVar
 
 from solarstack.core.errors import ConfigError
 from solarstack.core.fields import Field, FieldTable, Kind
@@ -56,6 +58,62 @@ class Command(NamedTuple):
         return self.example or self.name
 
 
+class _Named(Protocol):
+    """What CommandIndex reads of a family's command type (PI30's, PI18's, PI17's …)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def fields(self) -> FieldTable: ...
+    @property
+    def pattern(self) -> re.Pattern[str] | None: ...
+    @property
+    def read_only(self) -> bool: ...
+
+
+C = TypeVar("C", bound=_Named)
+
+
+class CommandIndex(Generic[C]):
+    """A family's commands by name, and which one a command text belongs to — one lookup for
+    every PI family (each module binds its own `COMMANDS`, `lookup`, `table`, `is_query`)."""
+
+    def __init__(self, family: str, commands: Iterable[C]) -> None:
+        self.family = family
+        self.commands: Mapping[str, C] = MappingProxyType({c.name: c for c in commands})
+        # Exact names first; patterns are tried only when the text is not a plain name.
+        self._exact = {c.name: c for c in self.commands.values() if c.pattern is None}
+        self._patterned = tuple(c for c in self.commands.values() if c.pattern is not None)
+
+    def lookup(self, command: str) -> C:
+        """The Command a command text belongs to (`QPGS1` -> QPGSn, `POP02` -> POP).
+
+        Raises ConfigError (one line, with where to find the list) for anything else.
+        """
+        found = self._exact.get(command)
+        if found is not None:
+            return found
+        for candidate in self._patterned:
+            assert candidate.pattern is not None
+            if candidate.pattern.fullmatch(command):
+                return candidate
+        family = self.family
+        raise ConfigError(
+            f"unknown {family} command {command!r}; `solarstack commands --protocol {family.lower()}` lists them"
+        )
+
+    def table(self, command: str) -> FieldTable:
+        """The field table of a query (empty for setters)."""
+        return self.lookup(command).fields
+
+    def is_query(self, command: str) -> bool:
+        """True only for a known read-only query: what the MQTT `query` topic may send."""
+        try:
+            return self.lookup(command).read_only
+        except ConfigError:
+            return False
+
+
 # --- row helpers: keep the tables one line per field ---------------------------
 #
 # `role` and `group` (core/catalog.py ROLES, GROUPS) ride on the rows as keywords, or
@@ -66,7 +124,7 @@ class Command(NamedTuple):
 
 
 class Marks(TypedDict, total=False):
-    """Keywords a row or a whole table shares: `**WARNING` on a row, `_every(rows, RATING)`."""
+    """Keywords a row or a whole table shares: `**WARNING` on a row, `every(rows, RATING)`."""
 
     role: str
     group: str
@@ -119,7 +177,7 @@ def bits(
     return tuple(flag(key, pos, bit=bit, width=width, **{**kw, **marks.get(key, {})}) for bit, key in names)
 
 
-def _every(rows: Iterable[Field], marks: Marks) -> FieldTable:
+def every(rows: Iterable[Field], marks: Marks) -> FieldTable:
     """A uniform table's role / group, set once on every row that does not name its own."""
     role, group = marks.get("role"), marks.get("group")
     return tuple(f._replace(role=f.role or role, group=f.group or group) for f in rows)
@@ -132,6 +190,11 @@ def rated(key: str, pos: int, unit: str, fmt: str) -> Field:
 def energy(key: str) -> Field:
     """MAX-class energy counters: 8 digits of Wh on the wire, published in kWh."""
     return num(key, 0, "kWh", "08.0f", scale=0.001, state_class="total_increasing", group="energy")
+
+
+def options_row(key: str) -> Field:
+    """QMCHGCR / QMUCHGCR: the list of charge currents the unit offers, in A."""
+    return Field(key, 0, Kind.ARRAY, "A", fmt="03d", diagnostic=True, precision=0, **RATING)
 
 
 # --- queries -------------------------------------------------------------------
@@ -176,7 +239,7 @@ QPIGS2: FieldTable = (
 )
 
 # Rated values and the settings in force: every row is a rating.
-QPIRI: FieldTable = _every(
+QPIRI: FieldTable = every(
     (
         rated("rated_grid_voltage", 0, "V", "05.1f"),
         rated("rated_input_current", 1, "A", "04.1f"),
@@ -210,7 +273,10 @@ QPIRI: FieldTable = _every(
     RATING,
 )
 
-QDI: FieldTable = _every(
+# device_class "problem": HA and the web show these as alarms, not plain on/off states
+QPIWS: FieldTable = bits(0, 32, enums.QPIWS_BITS, device_class="problem", **WARNING)
+
+QDI: FieldTable = every(
     (
         num("default_ac_output_voltage", 0, "V", "05.1f", diagnostic=True),
         num("default_ac_output_frequency", 1, "Hz", "04.1f", diagnostic=True),
@@ -313,7 +379,7 @@ QBEQI: FieldTable = (
     whole("equalization_elapsed_time", 9, "h", "04d", group="battery"),
 )
 
-QLED: FieldTable = _every(
+QLED: FieldTable = every(
     (
         flag("led_enabled", 0),
         choice("led_speed", 1, enums.LED_SPEED),
@@ -326,7 +392,7 @@ QLED: FieldTable = _every(
 )
 
 
-QOPPT: FieldTable = _every(
+QOPPT: FieldTable = every(
     (
         *(choice(f"output_priority_hour_{hour:02d}", hour, enums.OUTPUT_SOURCE_PRIORITY) for hour in range(24)),
         choice("output_priority_device", 24, enums.OUTPUT_SOURCE_PRIORITY),
@@ -335,7 +401,7 @@ QOPPT: FieldTable = _every(
     RATING,
 )
 
-QCHPT: FieldTable = _every(
+QCHPT: FieldTable = every(
     (
         *(choice(f"charger_priority_hour_{hour:02d}", hour, enums.TIMED_CHARGER_PRIORITY) for hour in range(24)),
         choice("charger_priority_device", 24, enums.TIMED_CHARGER_PRIORITY),
@@ -361,82 +427,76 @@ QBMS: FieldTable = (
 )
 
 
-def _q(name: str, description: str, fields: FieldTable, **kw: Any) -> Command:
+# --- command constructors (PI41's tables use them too) ----------------------------
+
+
+def query(name: str, description: str, fields: FieldTable, **kw: Any) -> Command:
+    """A plain query."""
     return Command(name, description, fields, **kw)
 
 
-def _param(name: str, description: str, fields: FieldTable, regex: str, example: str) -> Command:
+def parameterised(name: str, description: str, fields: FieldTable, regex: str, example: str) -> Command:
+    """A query whose text carries a parameter (`QPGS1`): `regex` matches the full text."""
     return Command(name, description, fields, pattern=re.compile(regex), example=example)
 
 
-def _set(name: str, description: str, regex: str, example: str) -> Command:
+def setter(name: str, description: str, regex: str, example: str) -> Command:
+    """A setter (reply ACK / NAK); setters.py builds and range-checks its text."""
     return Command(name, description, (), re.compile(regex), False, Style.NONE, example=example)
 
 
 _QUERIES: tuple[Command, ...] = (
-    _q("QPI", "protocol id", (text("protocol_id"),), style=Style.WHOLE),
-    _q("QID", "serial number", (text("serial_number"),), style=Style.WHOLE),
+    query("QPI", "protocol id", (text("protocol_id"),), style=Style.WHOLE),
+    query("QID", "serial number", (text("serial_number"),), style=Style.WHOLE),
     # The first two digits give the serial's length; kept raw (firmware differ on padding).
-    _q("QSID", "serial number (long form)", (text("serial_number_long"),), style=Style.WHOLE),
-    _q("QVFW", "main CPU firmware version", (text("main_cpu_firmware"),), style=Style.WHOLE, prefix="VERFW:"),
-    _q("QVFW2", "second CPU firmware version", (text("secondary_cpu_firmware"),), style=Style.WHOLE, prefix="VERFW2:"),
-    _q("QVFW3", "remote panel firmware version", (text("remote_panel_firmware"),), style=Style.WHOLE, prefix="VERFW3:"),
-    _q("QMN", "model name", (text("model_name"),), style=Style.WHOLE),
-    _q("QGMN", "general model number", (text("general_model_number"),), style=Style.WHOLE),
-    _q("QPIRI", "rated information and current settings", QPIRI),
-    _q(
+    query("QSID", "serial number (long form)", (text("serial_number_long"),), style=Style.WHOLE),
+    query("QVFW", "main CPU firmware version", (text("main_cpu_firmware"),), style=Style.WHOLE, prefix="VERFW:"),
+    query(
+        "QVFW2", "second CPU firmware version", (text("secondary_cpu_firmware"),), style=Style.WHOLE, prefix="VERFW2:"
+    ),
+    query(
+        "QVFW3", "remote panel firmware version", (text("remote_panel_firmware"),), style=Style.WHOLE, prefix="VERFW3:"
+    ),
+    query("QMN", "model name", (text("model_name"),), style=Style.WHOLE),
+    query("QGMN", "general model number", (text("general_model_number"),), style=Style.WHOLE),
+    query("QPIRI", "rated information and current settings", QPIRI),
+    query(
         "QFLAG",
         "enabled/disabled flags",
         tuple(flag(key, 0, bit=letter, **RATING) for letter, key in enums.FLAG_LETTERS),
         style=Style.FLAGS,
     ),
-    _q("QPIGS", "general status", QPIGS),
-    _q("QPIGS2", "general status, second PV input (MAX)", QPIGS2),
-    _q("QMOD", "device mode", (choice("mode", 0, enums.MODE, role="mode", group="status"),), style=Style.WHOLE),
-    # device_class "problem": HA and the web show these as alarms, not plain on/off states
-    _q("QPIWS", "warning status", bits(0, 32, enums.QPIWS_BITS, device_class="problem", **WARNING)),
-    _q("QDI", "default settings", QDI),
-    _q(
-        "QMCHGCR",
-        "selectable max charging currents",
-        (Field("charging_current_options", 0, Kind.ARRAY, "A", fmt="03d", diagnostic=True, precision=0, **RATING),),
-    ),
-    _q(
-        "QMUCHGCR",
-        "selectable max utility charging currents",
-        (
-            Field(
-                "utility_charging_current_options",
-                0,
-                Kind.ARRAY,
-                "A",
-                fmt="03d",
-                diagnostic=True,
-                precision=0,
-                **RATING,
-            ),
-        ),
-    ),
-    _q("QBOOT", "DSP has bootstrap", (flag("dsp_bootstrap", 0, diagnostic=True, group="status"),)),
-    _q("QOPM", "output mode", (choice("output_mode", 0, enums.OUTPUT_MODE_2DIGIT, **RATING),)),
-    _param("QPGSn", "parallel system status of unit n", QPGS, r"QPGS(\d)", "QPGS0"),
-    _q("Q1", "SCC and temperature status", Q1),
-    _q("QBEQI", "battery equalization status", QBEQI),
-    _q("QBMS", "lithium BMS information", QBMS),
+    query("QPIGS", "general status", QPIGS),
+    query("QPIGS2", "general status, second PV input (MAX)", QPIGS2),
+    query("QMOD", "device mode", (choice("mode", 0, enums.MODE, role="mode", group="status"),), style=Style.WHOLE),
+    query("QPIWS", "warning status", QPIWS),
+    query("QDI", "default settings", QDI),
+    query("QMCHGCR", "selectable max charging currents", (options_row("charging_current_options"),)),
+    query("QMUCHGCR", "selectable max utility charging currents", (options_row("utility_charging_current_options"),)),
+    query("QBOOT", "DSP has bootstrap", (flag("dsp_bootstrap", 0, diagnostic=True, group="status"),)),
+    query("QOPM", "output mode", (choice("output_mode", 0, enums.OUTPUT_MODE_2DIGIT, **RATING),)),
+    parameterised("QPGSn", "parallel system status of unit n", QPGS, r"QPGS(\d)", "QPGS0"),
+    query("Q1", "SCC and temperature status", Q1),
+    query("QBEQI", "battery equalization status", QBEQI),
+    query("QBMS", "lithium BMS information", QBMS),
     # No energy roles here: the reader integrates pv_energy / load_energy for every PI30
     # (protocols/pi30/energy.py), and a device has one row per energy role.
-    _q("QET", "total PV energy (MAX)", (energy("pv_energy_total"),)),
-    _param("QEYyyyy", "PV energy of a year (MAX)", (energy("pv_energy_year"),), r"QEY(\d{4})", "QEY2024"),
-    _param("QEMyyyymm", "PV energy of a month (MAX)", (energy("pv_energy_month"),), r"QEM(\d{6})", "QEM202401"),
-    _param("QEDyyyymmdd", "PV energy of a day (MAX)", (energy("pv_energy_day"),), r"QED(\d{8})", "QED20240115"),
-    _q("QLT", "total load energy (MAX)", (energy("load_energy_total"),)),
-    _param("QLYyyyy", "load energy of a year (MAX)", (energy("load_energy_year"),), r"QLY(\d{4})", "QLY2024"),
-    _param("QLMyyyymm", "load energy of a month (MAX)", (energy("load_energy_month"),), r"QLM(\d{6})", "QLM202401"),
-    _param("QLDyyyymmdd", "load energy of a day (MAX)", (energy("load_energy_day"),), r"QLD(\d{8})", "QLD20240115"),
-    _q("QLED", "LED ring status (MAX)", QLED),
-    _q("QT", "device clock yyyymmddhhmmss (MAX)", (text("device_time"),), style=Style.WHOLE),
-    _q("QOPPT", "output source priority by hour (MAX)", QOPPT),
-    _q("QCHPT", "charger source priority by hour (MAX)", QCHPT),
+    query("QET", "total PV energy (MAX)", (energy("pv_energy_total"),)),
+    parameterised("QEYyyyy", "PV energy of a year (MAX)", (energy("pv_energy_year"),), r"QEY(\d{4})", "QEY2024"),
+    parameterised("QEMyyyymm", "PV energy of a month (MAX)", (energy("pv_energy_month"),), r"QEM(\d{6})", "QEM202401"),
+    parameterised("QEDyyyymmdd", "PV energy of a day (MAX)", (energy("pv_energy_day"),), r"QED(\d{8})", "QED20240115"),
+    query("QLT", "total load energy (MAX)", (energy("load_energy_total"),)),
+    parameterised("QLYyyyy", "load energy of a year (MAX)", (energy("load_energy_year"),), r"QLY(\d{4})", "QLY2024"),
+    parameterised(
+        "QLMyyyymm", "load energy of a month (MAX)", (energy("load_energy_month"),), r"QLM(\d{6})", "QLM202401"
+    ),
+    parameterised(
+        "QLDyyyymmdd", "load energy of a day (MAX)", (energy("load_energy_day"),), r"QLD(\d{8})", "QLD20240115"
+    ),
+    query("QLED", "LED ring status (MAX)", QLED),
+    query("QT", "device clock yyyymmddhhmmss (MAX)", (text("device_time"),), style=Style.WHOLE),
+    query("QOPPT", "output source priority by hour (MAX)", QOPPT),
+    query("QCHPT", "charger source priority by hour (MAX)", QCHPT),
 )
 
 # --- setters (reply ACK / NAK); setters.py builds and range-checks their text -----
@@ -444,67 +504,37 @@ _QUERIES: tuple[Command, ...] = (
 _FLAG_CHARS = "".join(letter for letter, _ in enums.FLAG_LETTERS)
 
 _SETTERS: tuple[Command, ...] = (
-    _set("POP", "output source priority", r"POP0[0-2]", "POP02"),
-    _set("PCP", "charger source priority", r"PCP0[0-3]", "PCP03"),
-    _set("PGR", "AC input voltage range", r"PGR0[01]", "PGR00"),
-    _set("PBT", "battery type", r"PBT0[0-2]", "PBT01"),
-    _set("PBCV", "battery re-charge voltage", r"PBCV\d\d\.\d", "PBCV46.0"),
-    _set("PBDV", "battery re-discharge voltage", r"PBDV\d\d\.\d", "PBDV54.0"),
-    _set("PBFT", "battery float voltage", r"PBFT\d\d\.\d", "PBFT54.0"),
-    _set("PCVV", "battery bulk (C.V.) voltage", r"PCVV\d\d\.\d", "PCVV56.4"),
-    _set("PSDV", "battery cut-off voltage", r"PSDV\d\d\.\d", "PSDV42.0"),
+    setter("POP", "output source priority", r"POP0[0-2]", "POP02"),
+    setter("PCP", "charger source priority", r"PCP0[0-3]", "PCP03"),
+    setter("PGR", "AC input voltage range", r"PGR0[01]", "PGR00"),
+    setter("PBT", "battery type", r"PBT0[0-2]", "PBT01"),
+    setter("PBCV", "battery re-charge voltage", r"PBCV\d\d\.\d", "PBCV46.0"),
+    setter("PBDV", "battery re-discharge voltage", r"PBDV\d\d\.\d", "PBDV54.0"),
+    setter("PBFT", "battery float voltage", r"PBFT\d\d\.\d", "PBFT54.0"),
+    setter("PCVV", "battery bulk (C.V.) voltage", r"PCVV\d\d\.\d", "PCVV56.4"),
+    setter("PSDV", "battery cut-off voltage", r"PSDV\d\d\.\d", "PSDV42.0"),
     # <unit><amps>: two or three amp digits by firmware (setters.Pi30Context.current_digits).
-    _set("MCHGC", "max charging current", r"MCHGC\d{3,4}", "MCHGC060"),
-    _set("MNCHGC", "max charging current of 100 A and more", r"MNCHGC\d{4}", "MNCHGC0120"),
-    _set("MUCHGC", "max utility charging current", r"MUCHGC\d{3,4}", "MUCHGC030"),
-    _set("PE", "enable flags", rf"PE[{_FLAG_CHARS}]+", "PEa"),
-    _set("PD", "disable flags", rf"PD[{_FLAG_CHARS}]+", "PDa"),
-    _set("F", "output frequency", r"F(50|60)", "F50"),
-    _set("POPM", "output mode of a parallel unit", r"POPM\d[0-7]", "POPM00"),
-    _set("PPCP", "charger priority of a parallel unit", r"PPCP\d0[0-3]", "PPCP001"),
-    _set("PSPB", "solar power balance", r"PSPB[01]", "PSPB1"),
-    _set("PBATCD", "battery charge/discharge control", r"PBATCD[01]{3}", "PBATCD010"),
-    _set("PBATMAXDISC", "max battery discharge current", r"PBATMAXDISC(000|0[3-9]\d|1[0-4]\d|150)", "PBATMAXDISC030"),
-    _set("BTA", "battery voltage calibration", r"BTA[-+]0\d", "BTA+01"),
+    setter("MCHGC", "max charging current", r"MCHGC\d{3,4}", "MCHGC060"),
+    setter("MNCHGC", "max charging current of 100 A and more", r"MNCHGC\d{4}", "MNCHGC0120"),
+    setter("MUCHGC", "max utility charging current", r"MUCHGC\d{3,4}", "MUCHGC030"),
+    setter("PE", "enable flags", rf"PE[{_FLAG_CHARS}]+", "PEa"),
+    setter("PD", "disable flags", rf"PD[{_FLAG_CHARS}]+", "PDa"),
+    setter("F", "output frequency", r"F(50|60)", "F50"),
+    setter("POPM", "output mode of a parallel unit", r"POPM\d[0-7]", "POPM00"),
+    setter("PPCP", "charger priority of a parallel unit", r"PPCP\d0[0-3]", "PPCP001"),
+    setter("PSPB", "solar power balance", r"PSPB[01]", "PSPB1"),
+    setter("PBATCD", "battery charge/discharge control", r"PBATCD[01]{3}", "PBATCD010"),
+    setter("PBATMAXDISC", "max battery discharge current", r"PBATMAXDISC(000|0[3-9]\d|1[0-4]\d|150)", "PBATMAXDISC030"),
+    setter("BTA", "battery voltage calibration", r"BTA[-+]0\d", "BTA+01"),
     # yyyymmddhhmmss on MAX firmware, yymmddhhmmss on LV6548-class (setters.Pi30Context.short_clock).
-    _set("DAT", "device clock", r"DAT(\d{14}|\d{12})", "DAT20240115123000"),
-    _set("PF", "restore default settings", r"PF", "PF"),
-    _set("PSAVE", "save settings to EEPROM", r"PSAVE", "PSAVE"),
-    _set("POPLG", "operation logic", r"POPLG0[0-2]", "POPLG00"),
-    _set("PPVOKC", "PV OK condition", r"PPVOKC[01]", "PPVOKC0"),
+    setter("DAT", "device clock", r"DAT(\d{14}|\d{12})", "DAT20240115123000"),
+    setter("PF", "restore default settings", r"PF", "PF"),
+    setter("PSAVE", "save settings to EEPROM", r"PSAVE", "PSAVE"),
+    setter("POPLG", "operation logic", r"POPLG0[0-2]", "POPLG00"),
+    setter("PPVOKC", "PV OK condition", r"PPVOKC[01]", "PPVOKC0"),
 )
 
+_INDEX = CommandIndex("PI30", (*_QUERIES, *_SETTERS))
 #: Every command by name (parameterised ones under their pattern name, e.g. `QPGSn`).
-COMMANDS: Mapping[str, Command] = MappingProxyType({c.name: c for c in (*_QUERIES, *_SETTERS)})
-
-# Exact names first; patterns are tried only when the text is not a plain name.
-_EXACT: Mapping[str, Command] = MappingProxyType({c.name: c for c in COMMANDS.values() if c.pattern is None})
-_PATTERNED: tuple[Command, ...] = tuple(c for c in COMMANDS.values() if c.pattern is not None)
-
-
-def lookup(command: str) -> Command:
-    """The Command a command text belongs to (`QPGS1` -> QPGSn, `POP02` -> POP).
-
-    Raises ConfigError (one line, with where to find the list) for anything else.
-    """
-    found = _EXACT.get(command)
-    if found is not None:
-        return found
-    for candidate in _PATTERNED:
-        assert candidate.pattern is not None
-        if candidate.pattern.fullmatch(command):
-            return candidate
-    raise ConfigError(f"unknown PI30 command {command!r}; `solarstack commands --protocol pi30` lists them")
-
-
-def table(command: str) -> FieldTable:
-    """The field table of a query (empty for setters)."""
-    return lookup(command).fields
-
-
-def is_query(command: str) -> bool:
-    """True only for a known read-only query: what the MQTT `query` topic may send."""
-    try:
-        return lookup(command).read_only
-    except ConfigError:
-        return False
+COMMANDS: Mapping[str, Command] = _INDEX.commands
+lookup, table, is_query = _INDEX.lookup, _INDEX.table, _INDEX.is_query

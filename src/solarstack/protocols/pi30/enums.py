@@ -28,6 +28,9 @@ MODE = frozen(
     }
 )
 
+#: Axpert MAX 7.2k (`m044`) also reports C: bypass.
+MODE_WITH_BYPASS = frozen({**MODE, "C": "bypass"})
+
 # 0-2 on every PI30 unit; 3-8 as listed for PI30MAX firmware (PI30 HS lists differ:
 # the MAX list is the newer one). Unlisted digits decode to their raw text.
 BATTERY_TYPE = frozen(
@@ -48,10 +51,30 @@ INPUT_VOLTAGE_RANGE = frozen({"0": "appliance", "1": "ups"})
 
 OUTPUT_SOURCE_PRIORITY = frozen({"0": "utility", "1": "solar", "2": "sbu"})
 
-# LV6548-class firmware (mpp-solar pi30m045.py) numbers these 0 solar, 1 solar+utility,
-# 2 solar only — no utility-first. Nothing in a reply tells the two apart, so we follow
-# the protocol PDF; such a unit would show its priority shifted by one.
+# QPIRI numbering of the protocol PDF; LV6548 units follow it in QPIRI too (mpp-solar PR
+# #387). Their QDI and QPGSn differ: the `m045` variant (CHARGER_SOURCE_PRIORITY_NO_UTILITY).
 CHARGER_SOURCE_PRIORITY = frozen({"0": "utility", "1": "solar", "2": "solar_and_utility", "3": "solar_only"})
+
+# The PI30 variants' numberings (protocols/pi30/variants.py names their sources).
+#: PI30MAX documents no utility-first charging: 0 is undefined (Axpert MAX 7.2k, `m044`).
+CHARGER_SOURCE_PRIORITY_MAX = frozen({"0": "undefined", "1": "solar", "2": "solar_and_utility", "3": "solar_only"})
+#: LV6548 class (`m045`) in QDI and QPGSn: the PI30 numbering without utility-first, shifted down.
+CHARGER_SOURCE_PRIORITY_NO_UTILITY = frozen({"0": "solar", "1": "solar_and_utility", "2": "solar_only"})
+#: Axpert MAX 7.2k (`m044`): PBT's list, 07 BAK, 08 lithium (Lib), 09 third-party lithium (Lic).
+BATTERY_TYPE_M044 = frozen({**BATTERY_TYPE, "7": "bak", "8": "lib", "9": "third_party_lithium"})
+#: LV6548 class (`m045`) QDI: 3 is undefined ("TBD"), the lithium types start at 4.
+BATTERY_TYPE_M045 = frozen(
+    {
+        "0": "agm",
+        "1": "flooded",
+        "2": "user",
+        "4": "pylontech",
+        "5": "weco",
+        "6": "soltaro",
+        "7": "lib",
+        "8": "third_party_lithium",
+    }
+)
 
 MACHINE_TYPE = frozen({"00": "grid_tie", "01": "off_grid", "10": "hybrid"})
 

@@ -23,6 +23,9 @@ Firmware style: PI30 HS/MS firmware takes `MUCHGC<unit><2 digits>` (`MUCHGC030`)
 some newer firmware `MUCHGC<unit><3 digits>` (`MUCHGC0030`). The default is the
 two-digit form (the protocol PDF's); `Pi30Context.current_digits=3` picks the other.
 With two digits, 100 A and more go through `MNCHGC<unit><3 digits>`.
+
+The builders every family can use (selects, voltages, flags, actions) and the allow-list
+with its read-back and narrowing rules are builders.py's; PI41's setters use them too.
 """
 
 from __future__ import annotations
@@ -32,14 +35,26 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from solarstack.core.errors import SettingError
 from solarstack.core.fields import Setting, Value
 from solarstack.protocols.pi30 import enums
-from solarstack.protocols.pi30.values import decimals, parse_number, quote, round1, whole
-
-NOMINAL_VOLTAGES = (12.0, 24.0, 48.0)
+from solarstack.protocols.pi30.builders import (
+    PRESS,
+    AllowList,
+    AnyBuilder,
+    codes,
+    flag_entries,
+    labels,
+    offered_amps,
+    press,
+    rated_context,
+    read_back,
+    select,
+    voltage,
+)
+from solarstack.protocols.pi30.values import decimals, parse_number, quote, whole
 
 
 class Pi30Context(NamedTuple):
@@ -53,11 +68,6 @@ class Pi30Context(NamedTuple):
     short_clock: bool = False  # DAT with yymmddhhmmss (LV6548-class) instead of yyyymmddhhmmss
 
 
-def _currents(decoded: Mapping[str, Value] | None, key: str) -> tuple[int, ...]:
-    items = (decoded or {}).get(key)
-    return tuple(int(i) for i in items) if isinstance(items, list) else ()
-
-
 def context_from(
     qpiri: Mapping[str, Value],
     qmchgcr: Mapping[str, Value] | None = None,
@@ -68,18 +78,8 @@ def context_from(
     short_clock: bool = False,
 ) -> Pi30Context:
     """Build the context from decoded QPIRI (and the current lists, if the device has them)."""
-    rated = qpiri.get("rated_battery_voltage")
-    if not isinstance(rated, int | float) or isinstance(rated, bool) or rated <= 0:
-        raise SettingError("QPIRI has no rated battery voltage: cannot range-check battery settings")
-    nominal = min(NOMINAL_VOLTAGES, key=lambda v: abs(v - rated))
-    return Pi30Context(
-        nominal_battery_voltage=nominal,
-        max_charging_currents=_currents(qmchgcr, "charging_current_options"),
-        max_utility_charging_currents=_currents(qmuchgcr, "utility_charging_current_options"),
-        current_digits=current_digits,
-        unit=unit,
-        short_clock=short_clock,
-    )
+    rated = rated_context(qpiri, qmchgcr, qmuchgcr, unit=unit)
+    return Pi30Context(**rated._asdict(), current_digits=current_digits, short_clock=short_clock)
 
 
 # --- one builder per kind of setting -----------------------------------------------
@@ -87,50 +87,10 @@ def context_from(
 Builder = Callable[[str, "str | float", Pi30Context], str]
 
 
-def _select(prefix: str, codes: Mapping[str, str]) -> Builder:
-    def build(key: str, value: str | float, ctx: Pi30Context) -> str:
-        code = codes.get(str(value).strip().lower())
-        if code is None:
-            raise SettingError(f"{key}: {quote(value)} is not one of {', '.join(codes)}")
-        return prefix + code.format(unit=ctx.unit)
-
-    return build
-
-
-def _codes(options: Mapping[str, str], allowed: str, width: int = 2) -> dict[str, str]:
-    """label -> zero-padded code for the raw digits in `allowed`."""
-    return {label: raw.zfill(width) for raw, label in options.items() if raw in allowed}
-
-
-def _voltage(prefix: str, low: float, high: float, *, zero_ok: bool = False) -> Builder:
-    """Battery voltage with 48 V-unit bounds, scaled to the unit's nominal voltage."""
-
-    def build(key: str, value: str | float, ctx: Pi30Context) -> str:
-        volts = parse_number(key, value)
-        factor = ctx.nominal_battery_voltage / 48.0
-        lo, hi = round1(low * factor), round1(high * factor)
-        if not (zero_ok and volts == 0) and not Decimal(str(lo)) <= volts <= Decimal(str(hi)):
-            zero = "0 (battery full) or " if zero_ok else ""
-            raise SettingError(
-                f"{key}: {volts} V out of range {zero}{lo}-{hi} V for a {ctx.nominal_battery_voltage:g} V battery"
-            )
-        if decimals(volts) > 1:  # the command carries dd.d: 54.05 would be sent as 54.0 or 54.1
-            raise SettingError(f"{key}: {volts} V has more than one decimal")
-        return f"{prefix}{volts:04.1f}"
-
-    return build
-
-
 def _charge_current(utility: bool) -> Builder:
     def build(key: str, value: str | float, ctx: Pi30Context) -> str:
-        allowed = ctx.max_utility_charging_currents if utility else ctx.max_charging_currents
-        setting = SETTING_MAP[key]
-        if allowed:
-            amps = whole(key, value, min(allowed), max(allowed))
-            if amps not in allowed:
-                raise SettingError(f"{key}: {amps} A is not one the device offers ({', '.join(map(str, allowed))})")
-        else:
-            amps = whole(key, value, setting.minimum or 0, setting.maximum or 0)
+        offered = ctx.max_utility_charging_currents if utility else ctx.max_charging_currents
+        amps = offered_amps(key, value, offered, SETTING_MAP[key])
         prefix = "MUCHGC" if utility else "MCHGC"
         if ctx.current_digits == 3:
             return f"{prefix}{ctx.unit}{amps:03d}"
@@ -139,16 +99,6 @@ def _charge_current(utility: bool) -> Builder:
         if utility:
             raise SettingError(f"{key}: {amps} A needs the three-digit MUCHGC form (current_digits=3)")
         return f"MNCHGC{ctx.unit}{amps:03d}"
-
-    return build
-
-
-def _flag(letter: str) -> Builder:
-    def build(key: str, value: str | float, ctx: Pi30Context) -> str:
-        state = str(value).strip().upper()
-        if state not in ("ON", "OFF"):
-            raise SettingError(f"{key}: {quote(value)} is not ON or OFF")
-        return ("PE" if state == "ON" else "PD") + letter
 
     return build
 
@@ -187,21 +137,6 @@ def _clock(key: str, value: str | float, ctx: Pi30Context) -> str:
     return f"DAT{year:04d}" + stamp.strftime("%m%d%H%M%S")
 
 
-#: What an action (a button) must receive to fire: HA's button `payload_press` default.
-PRESS = "PRESS"
-
-
-def _press(text: str) -> Builder:
-    """An action: `text` on the exact payload PRESS, anything else refused (`NO`, ``, `press`)."""
-
-    def build(key: str, value: str | float, ctx: Pi30Context) -> str:
-        if value != PRESS:
-            raise SettingError(f"{key}: an action runs only on the payload {PRESS}, not {quote(value)}")
-        return text
-
-    return build
-
-
 def _battery_control(key: str, value: str | float, ctx: Pi30Context) -> str:
     code = str(value).strip()
     if re.fullmatch(r"[01]{3}", code) is None:
@@ -212,57 +147,90 @@ def _battery_control(key: str, value: str | float, ctx: Pi30Context) -> str:
 # --- the allow-list ------------------------------------------------------------------
 
 
-def _labels(options: Mapping[str, str], allowed: str) -> tuple[str, ...]:
-    return tuple(label for raw, label in options.items() if raw in allowed)
-
-
-def _qpiri(key: str, label: str, **kw: Any) -> Setting:
-    return Setting(key, label, readback=key, readback_command="QPIRI", **kw)
-
-
+_qpiri = read_back("QPIRI")
 _V = {"unit": "V", "step": 0.1}
 
-_ENTRIES: tuple[tuple[Setting, Builder], ...] = (
+#: Settings PI41 takes exactly as PI30 does (protocols/pi41/setters.py).
+_SHARED: tuple[tuple[Setting, AnyBuilder], ...] = (
     (
-        _qpiri(
-            "output_source_priority", "Output source priority", options=_labels(enums.OUTPUT_SOURCE_PRIORITY, "012")
-        ),
-        _select("POP", _codes(enums.OUTPUT_SOURCE_PRIORITY, "012")),
+        _qpiri("output_source_priority", "Output source priority", options=labels(enums.OUTPUT_SOURCE_PRIORITY, "012")),
+        select("POP", codes(enums.OUTPUT_SOURCE_PRIORITY, "012")),
     ),
     (
         _qpiri(
-            "charger_source_priority", "Charger source priority", options=_labels(enums.CHARGER_SOURCE_PRIORITY, "0123")
+            "charger_source_priority", "Charger source priority", options=labels(enums.CHARGER_SOURCE_PRIORITY, "0123")
         ),
-        _select("PCP", _codes(enums.CHARGER_SOURCE_PRIORITY, "0123")),
+        select("PCP", codes(enums.CHARGER_SOURCE_PRIORITY, "0123")),
     ),
     (
-        _qpiri("input_voltage_range", "AC input range", options=_labels(enums.INPUT_VOLTAGE_RANGE, "01")),
-        _select("PGR", _codes(enums.INPUT_VOLTAGE_RANGE, "01")),
+        _qpiri("input_voltage_range", "AC input range", options=labels(enums.INPUT_VOLTAGE_RANGE, "01")),
+        select("PGR", codes(enums.INPUT_VOLTAGE_RANGE, "01")),
     ),
     (
-        _qpiri("battery_type", "Battery type", options=_labels(enums.BATTERY_TYPE, "012")),
-        _select("PBT", _codes(enums.BATTERY_TYPE, "012")),
-    ),
-    (
-        _qpiri("battery_recharge_voltage", "Battery re-charge voltage", minimum=44.0, maximum=51.0, **_V),
-        _voltage("PBCV", 44.0, 51.0),
-    ),
-    (
-        _qpiri("battery_redischarge_voltage", "Battery re-discharge voltage", minimum=0.0, maximum=58.0, **_V),
-        _voltage("PBDV", 48.0, 58.0, zero_ok=True),
+        _qpiri("battery_type", "Battery type", options=labels(enums.BATTERY_TYPE, "012")),
+        select("PBT", codes(enums.BATTERY_TYPE, "012")),
     ),
     (
         _qpiri("battery_float_voltage", "Battery float voltage", minimum=48.0, maximum=58.4, **_V),
-        _voltage("PBFT", 48.0, 58.4),
+        voltage("PBFT", 48.0, 58.4),
     ),
     (
         _qpiri("battery_bulk_voltage", "Battery bulk (C.V.) voltage", minimum=48.0, maximum=58.4, **_V),
-        _voltage("PCVV", 48.0, 58.4),
+        voltage("PCVV", 48.0, 58.4),
     ),
     (
         _qpiri("battery_under_voltage", "Battery cut-off voltage", minimum=40.0, maximum=48.0, **_V),
-        _voltage("PSDV", 40.0, 48.0),
+        voltage("PSDV", 40.0, 48.0),
     ),
+    (
+        Setting(
+            "output_frequency",
+            "Output frequency",
+            options=("50", "60"),
+            unit="Hz",
+            readback="rated_ac_output_frequency",
+            readback_command="QPIRI",
+        ),
+        select("F", {"50": "50", "60": "60"}),
+    ),
+    (
+        Setting(
+            "parallel_charger_source_priority",
+            "Charger source priority (parallel unit)",
+            options=labels(enums.CHARGER_SOURCE_PRIORITY, "0123"),
+            readback="charger_source_priority",
+            readback_command="QPIRI",
+        ),
+        select("PPCP", {label: "{unit}" + raw.zfill(2) for raw, label in enums.CHARGER_SOURCE_PRIORITY.items()}),
+    ),
+    (
+        _qpiri("pv_power_balance", "PV power balance", options=labels(enums.PV_POWER_BALANCE, "01")),
+        select("PSPB", codes(enums.PV_POWER_BALANCE, "01", width=1)),
+    ),
+    (
+        _qpiri("pv_ok_condition", "PV OK condition (parallel)", options=labels(enums.PV_OK_CONDITION, "01")),
+        select("PPVOKC", codes(enums.PV_OK_CONDITION, "01", width=1)),
+    ),
+)
+_COMMON: Mapping[str, tuple[Setting, AnyBuilder]] = MappingProxyType({s.key: (s, b) for s, b in _SHARED})
+
+
+def common_entries(*keys: str) -> tuple[tuple[Setting, AnyBuilder], ...]:
+    """PI30's settings of these keys with their builders: what PI41 shares with PI30."""
+    return tuple(_COMMON[key] for key in keys)
+
+
+_ENTRIES: tuple[tuple[Setting, Builder], ...] = (
+    *common_entries("output_source_priority", "charger_source_priority", "input_voltage_range", "battery_type"),
+    (
+        _qpiri("battery_recharge_voltage", "Battery re-charge voltage", minimum=44.0, maximum=51.0, **_V),
+        voltage("PBCV", 44.0, 51.0),
+    ),
+    (
+        _qpiri("battery_redischarge_voltage", "Battery re-discharge voltage", minimum=0.0, maximum=58.0, **_V),
+        voltage("PBDV", 48.0, 58.0, zero_ok=True),
+    ),
+    *common_entries("battery_float_voltage", "battery_bulk_voltage", "battery_under_voltage"),
     (
         _qpiri("max_charging_current", "Max charging current", minimum=10, maximum=150, step=1, unit="A"),
         _charge_current(utility=False),
@@ -280,44 +248,13 @@ _ENTRIES: tuple[tuple[Setting, Builder], ...] = (
         ),
         _charge_current(utility=True),
     ),
-    *(
-        (
-            Setting(
-                key, key.replace("_", " ").capitalize(), options=("ON", "OFF"), readback=key, readback_command="QFLAG"
-            ),
-            _flag(letter),
-        )
-        for letter, key in enums.FLAG_LETTERS
-    ),
+    *flag_entries(enums.FLAG_LETTERS),
+    *common_entries("output_frequency"),
     (
-        Setting(
-            "output_frequency",
-            "Output frequency",
-            options=("50", "60"),
-            unit="Hz",
-            readback="rated_ac_output_frequency",
-            readback_command="QPIRI",
-        ),
-        _select("F", {"50": "50", "60": "60"}),
+        _qpiri("output_mode", "Output mode (parallel)", options=labels(enums.OUTPUT_MODE, "01234567")),
+        select("POPM", {label: "{unit}" + raw for raw, label in enums.OUTPUT_MODE.items()}),
     ),
-    (
-        _qpiri("output_mode", "Output mode (parallel)", options=_labels(enums.OUTPUT_MODE, "01234567")),
-        _select("POPM", {label: "{unit}" + raw for raw, label in enums.OUTPUT_MODE.items()}),
-    ),
-    (
-        Setting(
-            "parallel_charger_source_priority",
-            "Charger source priority (parallel unit)",
-            options=_labels(enums.CHARGER_SOURCE_PRIORITY, "0123"),
-            readback="charger_source_priority",
-            readback_command="QPIRI",
-        ),
-        _select("PPCP", {label: "{unit}" + raw.zfill(2) for raw, label in enums.CHARGER_SOURCE_PRIORITY.items()}),
-    ),
-    (
-        _qpiri("pv_power_balance", "PV power balance", options=_labels(enums.PV_POWER_BALANCE, "01")),
-        _select("PSPB", _codes(enums.PV_POWER_BALANCE, "01", width=1)),
-    ),
+    *common_entries("parallel_charger_source_priority", "pv_power_balance"),
     (
         Setting(
             "battery_charge_discharge_control",
@@ -342,74 +279,20 @@ _ENTRIES: tuple[tuple[Setting, Builder], ...] = (
         _calibration,
     ),
     (
-        _qpiri("operation_logic", "Operation logic", options=_labels(enums.OPERATION_LOGIC, "012")),
-        _select("POPLG", _codes(enums.OPERATION_LOGIC, "012")),
+        _qpiri("operation_logic", "Operation logic", options=labels(enums.OPERATION_LOGIC, "012")),
+        select("POPLG", codes(enums.OPERATION_LOGIC, "012")),
     ),
-    (
-        _qpiri("pv_ok_condition", "PV OK condition (parallel)", options=_labels(enums.PV_OK_CONDITION, "01")),
-        _select("PPVOKC", _codes(enums.PV_OK_CONDITION, "01", width=1)),
-    ),
+    *common_entries("pv_ok_condition"),
 )
 
 #: Device actions: buttons or a clock, not a select/number state.
 _ACTION_ENTRIES: tuple[tuple[Setting, Builder], ...] = (
     (Setting("clock", "Set device clock (ISO date-time)", readback="device_time", readback_command="QT"), _clock),
-    (Setting("restore_defaults", "Restore default settings", options=(PRESS,)), _press("PF")),
-    (Setting("save_settings", "Save settings to EEPROM", options=(PRESS,)), _press("PSAVE")),
+    (Setting("restore_defaults", "Restore default settings", options=(PRESS,)), press("PF")),
+    (Setting("save_settings", "Save settings to EEPROM", options=(PRESS,)), press("PSAVE")),
 )
 
-SETTINGS: tuple[Setting, ...] = tuple(s for s, _ in _ENTRIES)
-ACTIONS: tuple[Setting, ...] = tuple(s for s, _ in _ACTION_ENTRIES)
-SETTING_MAP: Mapping[str, Setting] = MappingProxyType({s.key: s for s in (*SETTINGS, *ACTIONS)})
-#: Actions that erase the unit's settings (PF: factory defaults). A reader leaves them off
-#: its allow-list, catalogue and discovery unless its operator enables them.
-DESTRUCTIVE: frozenset[str] = frozenset({"restore_defaults"})
-_BUILDERS: Mapping[str, Builder] = MappingProxyType({s.key: b for s, b in (*_ENTRIES, *_ACTION_ENTRIES)})
-
-
-def setter_command(key: str, value: str | float, ctx: Pi30Context) -> str:
-    """The exact setter text for `key` = `value` (e.g. `POP02`, `PBCV44.0`), or SettingError."""
-    builder = _BUILDERS.get(key)
-    if builder is None:
-        raise SettingError(f"unknown PI30 setting {quote(key)}; allowed: {', '.join(_BUILDERS)}")
-    return builder(key, value, ctx)
-
-
-def expected_readback(key: str, value: str | float) -> Value:
-    """What the setting's read-back field shows once `value` took effect (None: not read back).
-
-    Call after setter_command() accepted the value.
-    """
-    setting = SETTING_MAP[key]
-    if setting.readback is None or key == "clock":
-        return None
-    if setting.readback_command == "QFLAG":
-        return str(value).strip().upper() == "ON"
-    if key == "output_frequency":
-        return float(value)
-    if setting.options:
-        return str(value).strip().lower()
-    number = parse_number(key, value)
-    return int(number) if setting.unit == "A" else float(number)
-
-
-def settings_for(ctx: Pi30Context) -> tuple[Setting, ...]:
-    """SETTINGS with bounds narrowed to this unit: battery voltages scaled to its nominal
-    voltage, charge currents to the span of its own lists (for HA number entities)."""
-    factor = ctx.nominal_battery_voltage / 48.0
-    lists = {
-        "max_charging_current": ctx.max_charging_currents,
-        "max_utility_charging_current": ctx.max_utility_charging_currents,
-    }
-    narrowed = []
-    for setting in SETTINGS:
-        if setting.unit == "V" and setting.key != "battery_voltage_calibration":
-            setting = setting._replace(
-                minimum=round1((setting.minimum or 0.0) * factor),
-                maximum=round1((setting.maximum or 0.0) * factor),
-            )
-        elif lists.get(setting.key):
-            currents = lists[setting.key]
-            setting = setting._replace(minimum=min(currents), maximum=max(currents))
-        narrowed.append(setting)
-    return tuple(narrowed)
+_ALLOWED = AllowList("PI30", _ENTRIES, _ACTION_ENTRIES)
+SETTINGS, ACTIONS, SETTING_MAP = _ALLOWED.settings, _ALLOWED.actions, _ALLOWED.setting_map
+setter_command, expected_readback = _ALLOWED.setter_command, _ALLOWED.expected_readback
+settings_for = _ALLOWED.settings_for
