@@ -67,6 +67,8 @@ def expand_entity(doc: dict[str, Any]) -> dict[str, Any]:
         out["device"] = expand(out["device"], {**abbr.DEVICE_ABBREVIATIONS, **NEWER_DEVICE_KEYS})
     if isinstance(out.get("origin"), dict):
         out["origin"] = expand(out["origin"], abbr.ORIGIN_ABBREVIATIONS)
+    if isinstance(out.get("availability"), list):  # HA expands each entry of the list too
+        out["availability"] = [expand(a, abbr.ABBREVIATIONS) if isinstance(a, dict) else a for a in out["availability"]]
     return out
 
 
@@ -182,7 +184,8 @@ def check_entity(hass: HomeAssistant, component: str, raw: dict[str, Any], state
     keep = (
         "unique_id", "default_entity_id", "name", "device_class", "state_class", "unit_of_measurement",
         "entity_category", "options", "min", "max", "step", "mode", "state_topic", "command_topic",
-        "availability_topic", "payload_available", "payload_not_available", "payload_on", "payload_off",
+        "availability_topic", "availability", "availability_mode", "payload_available",
+        "payload_not_available", "payload_on", "payload_off",
         "value_template", "device", "origin", "icon",
     )  # fmt: skip
     out = dict(valid)

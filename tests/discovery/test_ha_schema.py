@@ -112,6 +112,28 @@ def test_home_assistant_reads_our_config_as_intended(ha_check, mode):
     assert "state_topic" not in got["set_max_charging_current"]["config"]
 
 
+@pytest.mark.parametrize("mode", ["device", "entity"])
+def test_a_unit_is_available_only_while_its_system_is(ha_check, mode):
+    unit = DeviceInfo("inverter1_unit2", "Inverter 1 Unit 2", "Voltronic", via_device="inverter1")
+    builder = build_device_discovery if mode == "device" else build_entity_discovery
+    messages = builder("solarstack", "homeassistant", unit, FIELDS[:2], (), origin_version="0.1.0")
+    got = by_object(ha_check(messages, {"solarstack/inverter1_unit2/state": json.dumps(STATE)}))
+    assert set(got) == {"battery_voltage", "battery_capacity"}
+    for r in got.values():
+        assert r["errors"] == [], r
+        cfg = r["config"]
+        assert "availability_topic" not in cfg
+        assert cfg["availability_mode"] == "all"
+        assert [a["topic"] for a in cfg["availability"]] == [
+            "solarstack/inverter1_unit2/availability",
+            "solarstack/inverter1/availability",
+        ]
+        assert {(a["payload_available"], a["payload_not_available"]) for a in cfg["availability"]} == {
+            ("online", "offline")
+        }
+        assert cfg["device"]["via_device"] == "solarstack_inverter1"
+
+
 def test_templates_render_our_state_json_to_valid_states(ha_check):
     got = by_object(ha_check(build("device"), {STATE_TOPIC: json.dumps(STATE)}))
     rendered = {k: r["rendered"] for k, r in got.items()}

@@ -10,13 +10,12 @@ service side is the real MqttClient.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+from ha_live import HomeAssistant
 from ha_venv import ha_python
 
 from solarstack.core.discovery import DeviceInfo, build_discovery, with_removals
@@ -24,11 +23,12 @@ from solarstack.core.fields import Field, Kind, Setting
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
 from solarstack.protocols.pi30.energy import PI30_COUNTERS
-from support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 DEVICE = DeviceInfo("inverter1", "Inverter 1", "Voltronic", "Axpert", "0.1")
+# a unit of a parallel system: read over the system's link, so the system's last will is its own
+UNIT = DeviceInfo("inverter1_unit1", "Inverter 1 Unit 1", "Voltronic", "Axpert", "0.1", via_device="inverter1")
 FIELDS = (
     Field("battery_voltage", 0, Kind.FLOAT, "V"),
     Field("device_mode", 1, Kind.ENUM, options={"L": "Line", "B": "Battery"}),
@@ -51,90 +51,6 @@ STATE = {
     "osp": "sbu",
     "bv": 56.4,
 }
-
-CONFIG = """\
-homeassistant:
-  name: solarstack-test
-  latitude: 52.5
-  longitude: 13.4
-  elevation: 30
-  unit_system: metric
-  time_zone: UTC
-  currency: EUR
-  country: DE
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-api:
-config:
-onboarding:
-logger:
-  default: warning
-"""
-
-
-class HomeAssistant:
-    """A running `hass` on loopback, onboarded; `api()` calls its REST API with a token."""
-
-    def __init__(self, python: Path, config_dir: Path, wait_for: Any) -> None:
-        self.mode = "entity"  # the discovery mode this HA is fed
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        config_dir.mkdir(parents=True, exist_ok=True)
-        (config_dir / "configuration.yaml").write_text(CONFIG.format(port=self.port))
-        self.log = config_dir / "hass.log"
-        hass = python.parent / "hass"
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen([str(hass), "-c", str(config_dir), "--skip-pip"], stdout=log, stderr=log)
-        self.session = requests.Session()
-        wait_for(self._up, timeout=60, interval=0.2, what=f"Home Assistant HTTP (log: {self.log})")
-        self._onboard()
-
-    def _up(self) -> bool:
-        assert self.proc.poll() is None, self.log.read_text()[-3000:]
-        try:
-            return self.session.get(f"{self.base}/api/onboarding", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def _onboard(self) -> None:
-        client_id = f"{self.base}/"
-        user = {"client_id": client_id, "name": "t", "username": "t", "password": "test-pass-1", "language": "en"}
-        code = self.session.post(f"{self.base}/api/onboarding/users", json=user, timeout=10).json()["auth_code"]
-        token = self.session.post(
-            f"{self.base}/auth/token",
-            data={"grant_type": "authorization_code", "code": code, "client_id": client_id},
-            timeout=10,
-        ).json()["access_token"]
-        self.session.headers["Authorization"] = f"Bearer {token}"
-        # Not core_config: that step adds integrations which go to the internet.
-        self.api("POST", "/api/onboarding/analytics")
-        redirect = {"client_id": client_id, "redirect_uri": f"{self.base}/?auth_callback=1"}
-        self.api("POST", "/api/onboarding/integration", redirect)
-
-    def api(self, method: str, path: str, body: Any = None) -> Any:
-        r = self.session.request(method, f"{self.base}{path}", json=body, timeout=10)
-        r.raise_for_status()
-        return r.json() if r.content else None
-
-    def add_mqtt(self, host: str, port: int) -> None:
-        flow = self.api("POST", "/api/config/config_entries/flow", {"handler": "mqtt"})
-        assert flow["step_id"] == "broker", flow
-        done = self.api("POST", f"/api/config/config_entries/flow/{flow['flow_id']}", {"broker": host, "port": port})
-        assert done["type"] == "create_entry", done
-
-    def state(self, entity_id: str) -> dict[str, Any] | None:
-        r = self.session.get(f"{self.base}/api/states/{entity_id}", timeout=5)
-        return r.json() if r.status_code == 200 else None
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
 
 # 2024.1 reads per-entity discovery only; 2025.4 reads the device-based message.
 MODES = {"2024.1": "entity", "2025.4": "device"}
@@ -176,6 +92,12 @@ def test_home_assistant_shows_our_entities_and_commands_them(home_assistant, mos
         for topic, payload in messages:
             service.publish(topic, payload, retain=True)
         service.publish("solarstack/inverter1/state", json.dumps(STATE), retain=True)
+        unit = build_discovery(ha.mode, "solarstack", "homeassistant", UNIT, FIELDS[:1], origin_version="0.1.0")
+        for topic, payload in unit:
+            service.publish(topic, payload, retain=True)
+        unit_state = json.dumps({"ts": STATE["ts"], "battery_voltage": 52.2})
+        service.publish("solarstack/inverter1_unit1/state", unit_state, retain=True)
+        service.publish("solarstack/inverter1_unit1/availability", "online", retain=True)
 
         # Both lines name entities "<device name> <entity name>"; HA 2025.10+ takes def_ent_id.
         def state_is(entity_id: str, value: str) -> bool:
@@ -183,6 +105,9 @@ def test_home_assistant_shows_our_entities_and_commands_them(home_assistant, mos
             return s is not None and s["state"] == value
 
         wait_for(lambda: state_is("sensor.inverter_1_battery_voltage", "52.31"), timeout=20, what="battery voltage")
+        wait_for(
+            lambda: state_is("sensor.inverter_1_unit_1_battery_voltage", "52.2"), timeout=10, what="unit's voltage"
+        )
         bv = ha.state("sensor.inverter_1_battery_voltage")
         assert bv is not None
         assert bv["attributes"]["unit_of_measurement"] == "V"
@@ -238,4 +163,10 @@ def test_home_assistant_shows_our_entities_and_commands_them(home_assistant, mos
         service.stop()  # publishes `offline` on the availability topic
     wait_for(
         lambda: state_is("sensor.inverter_1_battery_voltage", "unavailable"), timeout=10, what="availability offline"
+    )
+    # the unit's own topic still says `online` (retained); the system's last will takes it down too
+    wait_for(
+        lambda: state_is("sensor.inverter_1_unit_1_battery_voltage", "unavailable"),
+        timeout=10,
+        what="the unit unavailable with its system",
     )

@@ -1,5 +1,6 @@
 """A parallel system end to end: `solarstack sim inverter --units 3` over real TCP, the real
-`solarstack run inverter` process with `pi30+tcp://…?units=3&name=inv1`, a real Mosquitto.
+`solarstack run inverter` process with `pi30+tcp://…?units=3&name=inv1`, a real Mosquitto;
+the same for PI18 (`--protocol pi18`, PGSn instead of QPGSn).
 
 Three unit devices (`inv1_unit1` … `inv1_unit3`, `via_device` the system) and the system
 device `inv1` come out in the catalogue, Home Assistant discovery, state and /metrics; the
@@ -28,10 +29,19 @@ FLOW_ROLES = (*TOTALS, "battery_charge_current", "battery_discharge_current", "p
 FLOW_ROLES += ("load_energy", "grid_import_energy", "battery_charge_energy", "battery_discharge_energy")
 
 
+#: family -> (its per-unit query, whether that query reports the unit's serial number)
+FAMILIES = {"pi30": ("QPGS{n}", True), "pi18": ("PGS{n}", False)}
+
+
+@pytest.fixture(params=sorted(FAMILIES))
+def protocol(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def parallel_sim(wait_for: WaitFor) -> Iterator[Sim]:
-    """Three units at local noon (real PV on every unit), on a free TCP port."""
-    yield from tcp_sim(wait_for, "--units", "3", "--start", "2026-06-01T12:00:00")
+def parallel_sim(protocol: str, wait_for: WaitFor) -> Iterator[Sim]:
+    """Three units of `protocol` at local noon (real PV on every unit), on a free TCP port."""
+    yield from tcp_sim(wait_for, "--protocol", protocol, "--units", "3", "--start", "2026-06-01T12:00:00")
 
 
 def _json(raw: bytes | None) -> dict[str, Any]:
@@ -58,16 +68,20 @@ def _rounds(rec: Recorder) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
 
 
 def test_units_and_system_in_catalogue_discovery_state_and_metrics(
-    mosquitto: Broker, parallel_sim: Sim, tmp_path: Path, wait_for: WaitFor
+    mosquitto: Broker, protocol: str, parallel_sim: Sim, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     rec = Recorder(mosquitto).start()
-    device = f"pi30+{parallel_sim.pty}?name=inv1&units=3"
+    unit_query, has_serial = FAMILIES[protocol]
+    device = f"{protocol}+{parallel_sim.pty}?name=inv1&units=3"
     reader = start_reader(mosquitto, parallel_sim, tmp_path, wait_for, INVERTER_DEVICES=device)
     try:
         # -- catalogue: the system and its three units, each unit through the system
         system = catalog.parse(wait_for(lambda: rec.last("solarstack/inv1/catalog"), 10, what="system catalogue"))
         assert system.device["via_device"] is None
-        assert {"QPGS0", "QPGS1", "QPGS2"} <= set(system.queries)
+        # it names its units and which unit field each total sums (the web's per-unit card reads it)
+        assert system.units == UNITS
+        assert system.totals == TOTALS
+        assert {unit_query.format(n=n) for n in range(3)} <= set(system.queries)
         # the totals carry the flow roles; the master's own QPIGS figures (one unit's share) do not
         for key in TOTALS:
             assert system.fields[key].role == key and system.fields[key].unit == "W"
@@ -80,13 +94,14 @@ def test_units_and_system_in_catalogue_discovery_state_and_metrics(
             raws = [rec.last(f"solarstack/{u}/catalog") for u in UNITS]
             cats = [catalog.parse(r) for r in raws if r]
             # the serial number comes with the unit's first reading: wait for the catalogue that has it
-            return cats if len(cats) == 3 and all(c.device["serial_number"] for c in cats) else None
+            return cats if len(cats) == 3 and all(c.device["serial_number"] or not has_serial for c in cats) else None
 
-        cats = wait_for(unit_catalogues, 15, what="three unit catalogues with serial numbers")
+        cats = wait_for(unit_catalogues, 15, what="three unit catalogues (with serial numbers where reported)")
         assert [c.device["id"] for c in cats] == list(UNITS)
         assert {c.device["via_device"] for c in cats} == {"inv1"}
         assert {c.kind for c in cats} == {"inverter"}
-        assert len({c.device["serial_number"] for c in cats}) == 3  # three units, not one thrice
+        if has_serial:
+            assert len({c.device["serial_number"] for c in cats}) == 3  # three units, not one thrice
         for c in cats:
             assert {"pv_power", "pv_energy", "load_energy", "grid_import_energy"} <= set(c.fields)
             assert not c.settings and c.fields["battery_capacity"].role == "soc"
@@ -100,7 +115,9 @@ def test_units_and_system_in_catalogue_discovery_state_and_metrics(
                 wait_for(lambda u=unit: rec.last(f"homeassistant/device/{u}/config"), 10, what=f"{unit} discovery")
             )
             assert disc["dev"]["via_device"] == "solarstack_inv1"
-            assert disc["avty_t"] == f"solarstack/{unit}/availability"
+            # available while the unit and its system both are (the system's will covers the unit)
+            assert [a["t"] for a in disc["avty"]] == [f"solarstack/{unit}/availability", "solarstack/inv1/availability"]
+            assert disc["avty_mode"] == "all" and "avty_t" not in disc
             ids = {c["uniq_id"] for c in disc["cmps"].values()}
             assert {f"solarstack_{unit}_pv_power", f"solarstack_{unit}_pv_energy"} <= ids
             assert not any("_set_" in i for i in ids)
@@ -137,12 +154,12 @@ def test_units_and_system_in_catalogue_discovery_state_and_metrics(
 
 
 def test_unit_counters_never_go_down_across_a_restart(
-    mosquitto: Broker, parallel_sim: Sim, tmp_path: Path, wait_for: WaitFor
+    mosquitto: Broker, protocol: str, parallel_sim: Sim, tmp_path: Path, wait_for: WaitFor
 ) -> None:
     """The second run has no state files (a new STATE_DIR): only the retained unit states on
     the broker can keep each unit's counters from starting again at zero."""
     rec = Recorder(mosquitto).start()
-    device = f"pi30+{parallel_sim.pty}?name=inv1&units=3"
+    device = f"{protocol}+{parallel_sim.pty}?name=inv1&units=3"
 
     def energies(since: int, *, first: bool) -> dict[str, float] | None:
         """Each unit's first (or last) pv_energy published after message `since`; None until

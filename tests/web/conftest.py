@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from web_support import Broker, DemoSite, RealInverter, WebServer
+from web_support import Broker, DemoSite, RealDTU, RealInverter, WebServer
 
 
 @pytest.fixture
@@ -32,10 +32,37 @@ def real_inverter(mosquitto: Broker, tmp_path: Path) -> Iterator[str]:
     try:
         yield "siminv"
     finally:
-        for proc in (reader, sim):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop(reader, sim)
+
+
+@pytest.fixture
+def real_parallel(mosquitto: Broker, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A simulated parallel system of three PI30 units behind the real reader, as device `simpar`
+    (and `simpar_unit1` … `simpar_unit3`); the reader's process too, for a test to kill."""
+    sim, reader = RealInverter.start(mosquitto, tmp_path, name="simpar", units=3)
+    try:
+        yield "simpar", reader
+    finally:
+        stop(reader, sim)
+
+
+@pytest.fixture
+def real_dtu(mosquitto: Broker, tmp_path: Path) -> Iterator[str]:
+    """The simulated Hoymiles DTU (three microinverters) behind the real reader, as device `simroof`."""
+    sim, reader = RealDTU.start(mosquitto, tmp_path)
+    try:
+        yield "simroof"
+    finally:
+        stop(reader, sim)
+
+
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    for proc in procs:
+        if proc.poll() is not None:
+            continue
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

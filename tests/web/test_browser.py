@@ -415,3 +415,79 @@ def test_console_drives_the_real_simulator(browser: Any, web_server: WebServer, 
     assert results()[0].get_attribute("data-ok") == "true", results()[0].text
     wait_for(lambda: text_of(browser, f'{card} [data-current="output_source_priority"]') == target, 10)
     browser.save_screenshot(str(SCREENSHOTS / "lcars-settings-real-simulator.png"))
+
+
+def shown_number(text: str) -> float | None:
+    """A cell's number as the page formats it ("1,234 W" -> 1234.0); None for a dash or empty."""
+    head = text.split(" ")[0].replace(",", "").replace("\u202f", "")
+    try:
+        return float(head)
+    except ValueError:
+        return None
+
+
+def test_a_parallel_system_shows_each_unit_beside_its_total(
+    browser: Any, web_server: WebServer, real_parallel: tuple[str, Any]
+) -> None:
+    """Three simulated PI30 units behind the real reader: one column per unit, the system's own
+    totals beside them (summed by the reader, not the page), and the units offline with it."""
+    system, reader = real_parallel
+    open_page(browser, web_server.url + "/")
+    card = f'[data-system="{system}"]'
+    units = lambda: browser.find_elements(By.CSS_SELECTOR, f"{card} thead th[data-unit]")  # noqa: E731
+    wait_for(lambda: len(units()) == 3, 30, what="three unit columns")
+    assert [u.get_attribute("data-unit") for u in units()] == [f"{system}_unit{n}" for n in (1, 2, 3)]
+    assert "3 units" in text_of(browser, f"{card} .tile-head")
+
+    def load_row() -> tuple[list[float | None], float | None]:
+        row = f'{card} tr[data-key="ac_output_active_power"]'
+        cells = [shown_number(text_of(browser, f'{row} td[data-unit="{system}_unit{n}"]')) for n in (1, 2, 3)]
+        return cells, shown_number(text_of(browser, f'{row} td[data-total="load_power"]'))
+
+    def adds_up() -> bool:
+        cells, total = load_row()
+        return None not in cells and total is not None and total > 0 and abs(sum(cells) - total) <= 1  # type: ignore[arg-type]
+
+    # unit states and the system's arrive one by one; some render shows one round's figures together
+    wait_for(adds_up, 30, what=f"the system's load total beside its units' loads: {load_row()}")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    card_element = browser.find_element(By.CSS_SELECTOR, card)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start', behavior: 'instant'})", card_element)
+    browser.save_screenshot(str(SCREENSHOTS / "standard-parallel-system.png"))
+
+    # The reader dies: the broker sends the system's last will, and its units go offline with it.
+    reader.kill()
+    statuses = lambda: {u.get_attribute("data-status") for u in units()}  # noqa: E731
+    wait_for(lambda: statuses() == {"offline"}, 30, what="every unit offline with its system")
+
+
+def test_the_dashboard_shows_each_microinverter_beside_the_dtu_totals(
+    browser: Any, web_server: WebServer, real_dtu: str
+) -> None:
+    """The simulated DTU behind the real hoymiles reader: the dashboard's card for it has a
+    column per microinverter and the DTU's totals beside the rows they sum."""
+    open_page(browser, web_server.url + "/")
+    card = f'[data-system="{real_dtu}"]'
+    columns = lambda: browser.find_elements(By.CSS_SELECTOR, f"{card} thead th[data-unit]")  # noqa: E731
+    wait_for(lambda: len(columns()) == 3, 30, what="three microinverter columns")
+    assert "3 microinverters" in text_of(browser, f"{card} .tile-head")
+    units = [c.get_attribute("data-unit") for c in columns()]
+
+    def pv_row() -> tuple[list[float | None], float | None]:
+        row = f'{card} tr[data-key="pv_power"]'
+        cells = [shown_number(text_of(browser, f'{row} td[data-unit="{u}"]')) for u in units]
+        return cells, shown_number(text_of(browser, f'{row} td[data-total="pv_power"]'))
+
+    def adds_up() -> bool:
+        cells, total = pv_row()
+        return None not in cells and total is not None and total > 0 and abs(sum(cells) - total) <= 1  # type: ignore[arg-type]
+
+    wait_for(adds_up, 30, what=f"the DTU's PV total beside its microinverters' PV: {pv_row()}")
+    # per-port values are rows too (port 1 of every microinverter at least)
+    assert browser.find_elements(By.CSS_SELECTOR, f'{card} tr[data-key="pv1_power"]')
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'start', behavior: 'instant'})",
+        browser.find_element(By.CSS_SELECTOR, card),
+    )
+    browser.save_screenshot(str(SCREENSHOTS / "standard-microinverters.png"))

@@ -116,3 +116,30 @@ def test_a_device_is_stale_after_three_of_its_own_intervals_or_when_it_says_so()
     assert stale()["weather"] is True
     store.update_state("weather", {"ts": "2026-12-02T10:10:00Z"})
     assert stale()["weather"] is False
+
+
+def test_a_unit_goes_offline_with_its_system_and_the_system_names_its_units() -> None:
+    feed, store = feed_with_store()
+    units = ("par_unit1", "par_unit2")
+    totals = {"load_power": "ac_output_active_power"}
+    feed.on_catalog("solarstack/par/catalog", message("par", pi30.table("QPIGS"), units=units, totals=totals))
+    for u in units:
+        identity = {"id": u, "name": u, "kind": "inverter", "protocol": "pi30", "via_device": "par"}
+        feed.on_catalog(f"solarstack/{u}/catalog", catalog.build(identity, pi30.table("QPGS0")).encode())
+        store.update_availability(u, "online")
+    store.update_availability("par", "online")
+    snap = store.snapshot()["devices"]
+    assert snap["par"]["units"] == list(units) and snap["par"]["totals"] == totals
+    assert snap["par_unit1"]["via_device"] == "par" and snap["par_unit1"]["units"] == []
+    assert {snap[u]["availability"] for u in units} == {"online"}
+
+    # the reader died: the broker sends the system's last will only; its units' topics still say online
+    with store.listen() as events:
+        store.update_availability("par", "offline")
+        # live pages hear it for every unit at once, not at the units' next message
+        sent = [json.loads(events.get_nowait().partition("data: ")[2]) for _ in range(3)]
+    assert {(e["device"], e["availability"]) for e in sent} == {(d, "offline") for d in ("par", *units)}
+    assert {store.snapshot()["devices"][u]["availability"] for u in (*units, "par")} == {"offline"}
+    assert store.availability("par_unit2") == "offline"
+    store.update_availability("par", "online")
+    assert store.availability("par_unit1") == "online"

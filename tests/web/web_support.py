@@ -385,11 +385,15 @@ class RealInverter:
     """`solarstack sim inverter --tcp 0` and `solarstack run inverter` as subprocesses."""
 
     @staticmethod
-    def start(broker: Broker, workdir: Path) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    def start(
+        broker: Broker, workdir: Path, *, name: str = "siminv", units: int | None = None
+    ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+        """The pair serving device `name`; with `units`, a parallel system of that many units."""
         sim_log = workdir / "sim.log"
+        parallel = ["--units", str(units)] if units else []
         with sim_log.open("wb") as out:
             sim = subprocess.Popen(
-                [sys.executable, "-m", "solarstack.cli", "sim", "inverter", "--tcp", "0", "--speed", "60"],
+                [sys.executable, "-m", "solarstack.cli", "sim", "inverter", "--tcp", "0", "--speed", "60", *parallel],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -398,7 +402,7 @@ class RealInverter:
             **os.environ,
             "MQTT_HOST": broker.host,
             "MQTT_PORT": str(broker.port),
-            "INVERTER_DEVICES": f"pi30+{url}?name=siminv",
+            "INVERTER_DEVICES": f"pi30+{url}?name={name}" + (f"&units={units}" if units else ""),
             "INVERTER_POLL_SECONDS": "1",
             # the web must need no Home Assistant discovery: the catalogue is all it reads
             "HA_DISCOVERY": "off",
@@ -409,6 +413,44 @@ class RealInverter:
         with (workdir / "inverter.log").open("wb") as out:
             reader = subprocess.Popen(
                 [sys.executable, "-m", "solarstack.cli", "run", "inverter"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return sim, reader
+
+
+#: Three microinverters at noon, taking a connection whenever asked.
+DTU_ARGS = ("--inverters", "3", "--start", "12:00", "--min-interval", "0")
+
+
+class RealDTU:
+    """`solarstack sim hoymiles --tcp 0` (three microinverters at noon) and `solarstack run hoymiles`."""
+
+    @staticmethod
+    def start(broker: Broker, workdir: Path, *, name: str = "simroof") -> tuple[subprocess.Popen[bytes], ...]:
+        sim_log = workdir / "dtu-sim.log"
+        with sim_log.open("wb") as out:
+            sim = subprocess.Popen(
+                [sys.executable, "-m", "solarstack.cli", "sim", "hoymiles", "--tcp", "0", *DTU_ARGS],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        found = wait_for(lambda: re.search(r"tcp://[\d.]+:(\d+)", sim_log.read_text()), 10, what="simulated DTU port")
+        env = {
+            **os.environ,
+            "MQTT_HOST": broker.host,
+            "MQTT_PORT": str(broker.port),
+            "HOYMILES_DEVICES": f"hoymiles+tcp://127.0.0.1:{found.group(1)}?name={name}",
+            "HOYMILES_INTERVAL_SECONDS": "2",
+            "HA_DISCOVERY": "off",
+            "METRICS_PORT": "0",
+            "STATE_DIR": str(workdir / "dtu-state"),
+            "LOG_LEVEL": "WARNING",
+        }
+        with (workdir / "hoymiles.log").open("wb") as out:
+            reader = subprocess.Popen(
+                [sys.executable, "-m", "solarstack.cli", "run", "hoymiles"],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

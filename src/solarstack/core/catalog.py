@@ -12,7 +12,8 @@ Schema 1 (docs/catalog.md has the reference and an example):
 
     {"schema": 1,
      "device": {"id", "name", "kind", "protocol", "manufacturer", "model",
-                "serial_number", "sw_version", "via_device"},
+                "serial_number", "sw_version", "via_device", "interval",
+                "units", "totals"},
      "fields": [{"key", "title", "unit", "kind", "device_class", "state_class",
                  "precision", "diagnostic", "role", "group", "size", "options",
                  "metric", "metric_scale"}, …],
@@ -23,6 +24,12 @@ Schema 1 (docs/catalog.md has the reference and an example):
 `metric` is the Prometheus series the field's samples are in (counters with their
 `_total`; array elements in `<metric>` with a `cell` label, `01` …); divide by `metric_scale`
 to get back to the field's unit. `size` is an array's length (cells), else null.
+
+A system of units behind one link (a parallel inverter system) says so in its device block:
+`units` lists its unit devices' ids (each names the system as its `via_device`) and
+`totals` maps each of its total fields to the unit field it sums (`{"load_power":
+"ac_output_active_power"}`), so a page can set the units side by side with their total
+without knowing a key. Both are absent on any other device.
 
 Build and parse are both here, so producer and consumers share one definition. Pure:
 no MQTT, no I/O.
@@ -136,11 +143,14 @@ def build(
     *,
     array_sizes: Mapping[str, int] | None = None,
     interval: float | None = None,
+    units: Sequence[str] = (),
+    totals: Mapping[str, str] | None = None,
 ) -> str:
     """The catalogue message (compact JSON) for one device. `device` holds the identity
     keys of the schema (`id`, `name`, `kind` required; the rest may be None); `interval` is
     how often, in seconds, a new state is due (the fastest poll), so a consumer can tell a
-    quiet device from a stale one without knowing what polls it."""
+    quiet device from a stale one without knowing what polls it. `units` and `totals`: a
+    system's unit ids and which unit field each total sums (see the module doc)."""
     for required in ("id", "name", "kind"):
         if not device.get(required):
             raise ValueError(f"a catalogue needs the device's {required}")
@@ -151,7 +161,8 @@ def build(
             k: device.get(k)
             for k in ("id", "name", "kind", "protocol", "manufacturer", "model", "serial_number", "sw_version")
         }
-        | {"via_device": device.get("via_device"), "interval": interval},
+        | {"via_device": device.get("via_device"), "interval": interval}
+        | ({"units": list(units), "totals": dict(totals or {})} if units else {}),
         "fields": [_field(f, sizes.get(f.key)) for f in fields],
         "settings": [_setting(s) for s in settings],
         "queries": sorted(set(queries)),
@@ -244,6 +255,22 @@ class Catalog(NamedTuple):
         """Seconds between two states when all is well (None: the reader did not say)."""
         value = _opt_float(self.device.get("interval"))
         return value if value is not None and value > 0 else None
+
+    @property
+    def via_device(self) -> str | None:
+        """The system device this one is a unit of, if any."""
+        return _opt_str(self.device.get("via_device"))
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """A system's unit device ids (empty for any other device)."""
+        return _strings(self.device.get("units")) or ()
+
+    @property
+    def totals(self) -> dict[str, str]:
+        """A system's total fields -> the unit field each sums."""
+        raw = self.device.get("totals")
+        return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
 
     def by_role(self, role: str) -> list[FieldInfo]:
         return [f for f in self.fields.values() if f.role == role]

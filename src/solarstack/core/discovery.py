@@ -299,9 +299,21 @@ def _origin(origin_version: str) -> Payload:
     return {"name": ORIGIN_NAME, "sw": origin_version}
 
 
-def _shared(prefix: str, device: str) -> Payload:
+def _shared(prefix: str, device: DeviceInfo) -> Payload:
+    """Availability and QoS every entity of `device` shares. A unit behind a system's link
+    (`via_device`) is available only while both say `online`: MQTT keeps one last will per
+    connection, the system's, so a dead reader turns its units unavailable through it."""
+    if device.via_device:
+        return {
+            "avty": [
+                {"t": availability_topic(prefix, d), "pl_avail": PAYLOAD_ONLINE, "pl_not_avail": PAYLOAD_OFFLINE}
+                for d in (device.id, device.via_device)
+            ],
+            "avty_mode": "all",
+            "qos": 1,
+        }
     return {
-        "avty_t": availability_topic(prefix, device),
+        "avty_t": availability_topic(prefix, device.id),
         "pl_avail": PAYLOAD_ONLINE,
         "pl_not_avail": PAYLOAD_OFFLINE,
         "qos": 1,
@@ -323,7 +335,7 @@ def build_device_discovery(
     array_sizes: Mapping[str, int] | None = None,
 ) -> list[Message]:
     """Device-based discovery: one retained message carrying every entity of `device`."""
-    payload: Payload = {"dev": device.payload(), "o": _origin(origin_version), **_shared(prefix, device.id)}
+    payload: Payload = {"dev": device.payload(), "o": _origin(origin_version), **_shared(prefix, device)}
     payload["cmps"] = {
         e.object_id: {"p": e.component, **_with_state(prefix, device.id, e)}
         for e in entities(prefix, device.id, fields, settings, array_sizes=array_sizes)
@@ -345,7 +357,7 @@ def build_entity_discovery(
     # Per-entity mode exists for older HA, whose strict device schema knows no serial.
     dev = device.payload(serial=False)
     origin = _origin(origin_version)
-    shared = _shared(prefix, device.id)
+    shared = _shared(prefix, device)
     return [
         (
             entity_config_topic(discovery_prefix, e.component, device.id, e.object_id),

@@ -107,7 +107,21 @@ _SCHEMAS: dict[str, Any] = {
             "protocol": {"type": "string", "nullable": True},
             "manufacturer": {"type": "string", "nullable": True},
             "model": {"type": "string"},
-            "availability": {"type": "string", "description": "online, offline or unknown"},
+            "via_device": {
+                "type": "string",
+                "nullable": True,
+                "description": "the system this device is a unit of (parallel inverters)",
+            },
+            "units": {"type": "array", "items": {"type": "string"}, "description": "a system's unit device ids"},
+            "totals": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "a system's total fields -> the unit field each sums",
+            },
+            "availability": {
+                "type": "string",
+                "description": "online, offline or unknown; a unit is offline while its system is",
+            },
             "age_s": {"type": "number", "nullable": True, "description": "seconds since the last state"},
             "stale": {"type": "boolean"},
             "state": {"type": "object", "description": "the last state: ts + one key per field"},

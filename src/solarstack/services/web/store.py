@@ -62,8 +62,10 @@ class StateStore:
             entry = self._devices.setdefault(device, DeviceState(device))
             entry.availability = availability
             self._version += 1
-            event = self._event(entry)
-        self._broadcast("state", event)
+            # a system's units share its link: they go (and come back) with it
+            events = [self._event(e) for e in (entry, *self._units_of(device))]
+        for event in events:
+            self._broadcast("state", event)
 
     def update_catalog(self, device: str, catalog: Catalog | None) -> None:
         with self._lock:
@@ -91,7 +93,20 @@ class StateStore:
     def availability(self, device: str) -> str:
         with self._lock:
             entry = self._devices.get(device)
-            return entry.availability if entry else "unknown"
+            return self._availability(entry) if entry else "unknown"
+
+    def _units_of(self, device: str) -> list[DeviceState]:
+        return [e for e in self._devices.values() if e.catalog is not None and e.catalog.via_device == device]
+
+    def _availability(self, entry: DeviceState) -> str:
+        """A unit of a system is offline while the system is: one link reads them all, and
+        MQTT has one last will per connection — the system's (its units' own topics would
+        still say `online` after the reader died)."""
+        via = entry.catalog.via_device if entry.catalog else None
+        system = self._devices.get(via) if via else None
+        if system is not None and system.availability == "offline":
+            return "offline"
+        return entry.availability
 
     def state(self, device: str) -> dict[str, Any] | None:
         with self._lock:
@@ -128,7 +143,10 @@ class StateStore:
             "protocol": device.get("protocol"),
             "manufacturer": device.get("manufacturer"),
             "model": device.get("model") or "",
-            "availability": entry.availability,
+            "via_device": catalog.via_device if catalog else None,
+            "units": list(catalog.units) if catalog else [],
+            "totals": catalog.totals if catalog else {},
+            "availability": self._availability(entry),
             "age_s": None if age is None else round(age, 1),
             "stale": self._is_stale(entry, age),
             "state": entry.state,
@@ -150,7 +168,7 @@ class StateStore:
     def _event(self, entry: DeviceState) -> dict[str, Any]:
         return {
             "device": entry.device,
-            "availability": entry.availability,
+            "availability": self._availability(entry),
             "state": entry.state,
             "stale": self._is_stale(entry, 0.0 if entry.received is not None else None),
             "age_s": 0.0 if entry.received is not None else None,

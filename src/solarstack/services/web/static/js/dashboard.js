@@ -76,6 +76,7 @@ export function renderDashboard() {
   renderEnergy();
   renderWarnings();
   renderBadges();
+  renderSystems(document.getElementById("system-panels"));
   renderDevicePanels(document.getElementById("device-panels"));
 }
 
@@ -161,3 +162,71 @@ function renderDevicePanels(box) {
   }
 }
 
+
+/** Groups a system's side-by-side table leaves out: ratings and limits belong on the device cards. */
+const SYSTEM_SKIP_GROUPS = ["ratings", "warnings"];
+
+/** One card per system of units (a parallel inverter system, a DTU's microinverters): a column per unit and one for
+ * the system, a row per field the units report. A row the system totals (catalogue `totals`:
+ * total key -> the unit key it sums) shows that total; nothing is added up here. */
+function renderSystems(box) {
+  if (!box) return;
+  const systems = deviceNames().filter((n) => (model.devices[n].units || []).length);
+  for (const card of box.querySelectorAll("[data-system]")) if (!systems.includes(card.dataset.system)) card.remove();
+  for (const name of systems) {
+    const sys = model.devices[name];
+    const units = sys.units.filter((u) => model.devices[u]);
+    let card = box.querySelector('[data-system="' + name + '"]');
+    if (!card) {
+      card = el("div", { class: "col-12", "data-system": name }, [
+        el("div", { class: "card tile" }, [
+          el("div", { class: "card-header tile-head" }),
+          el("div", { class: "card-body table-responsive" }, [el("table", { class: "table table-sm system-table mb-0" })]),
+        ]),
+      ]);
+      box.append(card);
+    }
+    // what the units are, from their catalogue kind: a DTU's are "microinverters"
+    const unitKind = (model.devices[units[0]] || {}).kind;
+    const noun = unitKind === "microinverter" ? "microinverters" : "units";
+    card.dataset.unitKind = unitKind || "";
+    card.querySelector(".tile-head").textContent = sys.name + " · " + sys.units.length + " " + noun;
+    const table = clear(card.querySelector("table"));
+    const head = el("tr", {}, [el("th", { text: "" })]);
+    for (const u of units) {
+      const dev = model.devices[u];
+      const status = dev.availability === "offline" ? "offline" : dev.stale ? "stale" : "online";
+      head.append(el("th", { "data-unit": u, "data-status": status, text: dev.name.replace(sys.name, "").trim() || dev.name }, status === "online" ? [] : [el("div", { class: "small text-warning", text: status })]));
+    }
+    head.append(el("th", { text: "System" }));
+    table.append(el("thead", {}, [head]));
+    const body = el("tbody");
+    const totalOf = {};
+    for (const [total, source] of Object.entries(sys.totals || {})) totalOf[source] = total;
+    // every unit's rows, not just the first's: units may differ (a 2-port and a 4-port microinverter)
+    const fieldsOf = {};
+    for (const u of units) for (const [k, f] of Object.entries(model.devices[u].fields || {})) if (!(k in fieldsOf)) fieldsOf[k] = f;
+    const keys = Object.keys(fieldsOf).filter((k) => {
+      const info = fieldsOf[k];
+      if (k in totalOf) return true;
+      return !info.diagnostic && info.kind !== "bool" && info.kind !== "array" && !SYSTEM_SKIP_GROUPS.includes(info.group);
+    });
+    // the totalled rows first: the figures people compare across units
+    keys.sort((a, b) => (b in totalOf) - (a in totalOf));
+    for (const key of keys) {
+      const info = fieldsOf[key];
+      // a field no unit reports (a second PV input this model lacks) is no row
+      if (units.every((u) => [undefined, null].includes((model.devices[u].state || {})[key]))) continue;
+      const row = el("tr", { "data-key": key }, [el("th", { class: "fw-normal", text: info.name })]);
+      for (const u of units) {
+        const value = (model.devices[u].state || {})[key];
+        row.append(el("td", { "data-unit": u, text: value === undefined ? "–" : fmt(value, model.devices[u].fields[key] || info) }));
+      }
+      const total = totalOf[key];
+      const totalValue = total ? (sys.state || {})[total] : undefined;
+      row.append(el("td", { class: "fw-bold", "data-total": total || null, text: totalValue === undefined ? "" : fmt(totalValue, (sys.fields || {})[total] || info) }));
+      body.append(row);
+    }
+    table.append(body);
+  }
+}
