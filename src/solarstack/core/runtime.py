@@ -10,6 +10,12 @@ fix, no traceback), 1 on anything else (logged with its traceback).
 from its host: STATE_DIR a directory it can write (else the spool fails on every message
 once the broker is down), METRICS_HOST:METRICS_PORT free to listen on.
 
+A reader service (its model has a `<service>_devices` field) also takes `--dry-run`: the
+settings it gets say so (`settings.dry_run`) and the reader wiring (services/wiring.py) polls
+each device once and prints what it would publish, with no broker, no metrics port and a
+scratch STATE_DIR; a device that does not answer ends it with one line and exit status 1
+(`DryRunFailed`).
+
 Must not build devices or MQTT clients: the service's `main` does.
 """
 
@@ -26,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from solarstack.core.errors import ConfigError
+from solarstack.core.errors import ConfigError, SolarstackError
 from solarstack.core.health import check_listen
 from solarstack.core.log import setup_logging
 from solarstack.core.settings import CommonSettings, load
@@ -38,6 +44,12 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 
 ServiceMain = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class DryRunFailed(SolarstackError):
+    """A `--dry-run` found a device that does not answer: one line, exit status 1."""
+
+
 S = TypeVar("S", bound=CommonSettings)
 
 
@@ -70,6 +82,9 @@ def run_service(main: ServiceMain) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except DryRunFailed as exc:
+        print(f"dry run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except asyncio.CancelledError:
         log.warning("stopped forcibly")
         return EXIT_FAILED
@@ -131,16 +146,28 @@ def run_from_env(
     model: type[S],
     serve: Callable[[S, asyncio.Event], Awaitable[None]],
 ) -> int:
-    """The whole `solarstack run <service>` for a service configured only by environment:
+    """The whole `solarstack run <service>`, configured by the environment and SOLARSTACK_CONFIG:
     `--help` shows `description`; settings are loaded once and the host checked (ConfigError:
     one line, exit 2, before anything is logged); logging is set up; then
-    `serve(settings, stop)` runs under `run_service`."""
-    argparse.ArgumentParser(
+    `serve(settings, stop)` runs under `run_service`. A reader also takes `--dry-run`
+    (module doc)."""
+    parser = argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    ).parse_args(argv)
+    )
+    if any(name.endswith("_devices") for name in model.model_fields):
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="poll each device once and print the topics and payloads it would publish;"
+            " connect to no broker, publish nothing (exit 1 if a device does not answer)",
+        )
+    dry_run = bool(getattr(parser.parse_args(argv), "dry_run", False))
     try:
         settings = load(model)
-        check_host(settings)
+        if dry_run:
+            settings = settings.for_dry_run()  # no metrics port, a scratch STATE_DIR: nothing to check
+        else:
+            check_host(settings)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

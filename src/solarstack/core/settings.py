@@ -6,6 +6,10 @@ reads the environment at import time. Shared names (MQTT_HOST, STATE_DIR, ...) l
 service prefix (`inverter_devices` <- INVERTER_DEVICES), so every field name upper-cased
 is exactly its environment variable — .env.example is checked against that.
 
+The optional YAML file `SOLARSTACK_CONFIG` (core/config_file.py, docs/config.md) fills the
+same fields; a non-empty variable wins over the file. `--dry-run` (core/runtime.py) is not a
+variable: it rides on the built settings as `dry_run` (a private attribute, never from env).
+
 Why not pydantic-settings: with that naming rule, reading the environment is a dict
 lookup per field (`load()` below), and pydantic's own lax validation already turns the
 strings into ints, floats, bools ("true"/"1"/"yes"), paths and literals. Importing
@@ -18,9 +22,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 from pydantic import Field as PydanticField
 
 from solarstack.core.errors import ConfigError
@@ -46,6 +50,20 @@ class CommonSettings(BaseModel):
     metrics_host: str = PydanticField("0.0.0.0", description="address the metrics port binds to")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = PydanticField("INFO", description="log level")
     log_format: Literal["text", "json"] = PydanticField("text", description="log format")
+    solarstack_config: str | None = PydanticField(
+        None, description="YAML config file (devices with names and filters); variables win over it"
+    )
+    _dry_run: bool = PrivateAttr(False)
+
+    @property
+    def dry_run(self) -> bool:
+        """`solarstack run <reader> --dry-run`: poll once, print, publish nothing."""
+        return self._dry_run
+
+    def for_dry_run(self) -> Self:
+        copy = self.model_copy()
+        copy._dry_run = True
+        return copy
 
     @field_validator("mqtt_host", "metrics_host")
     @classmethod
@@ -74,12 +92,23 @@ def load(model: type[S], env: Mapping[str, str] | None = None) -> S:
     source = os.environ if env is None else env
     # An empty value means "not set": .env files and compose list every variable, most empty.
     values = {name: source[name.upper()] for name in model.model_fields if source.get(name.upper(), "") != ""}
+    origins: dict[str, str] = {}
+    path = source.get("SOLARSTACK_CONFIG", "")
+    if path:
+        from solarstack.core import config_file  # PyYAML: only when there is a file
+
+        found = config_file.read(path, model, CommonSettings)
+        origins = {name: origin for name, origin in found.origins.items() if name not in values}
+        values = {**found.values, **values}  # a variable wins over the file
     try:
         return model.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        var = str(err["loc"][0]).upper() if err["loc"] else model.__name__
+        field = str(err["loc"][0]) if err["loc"] else ""
+        var = field.upper() or model.__name__
         got = err.get("input")
         msg = str(err["msg"]).removeprefix("Value error, ")
         msg = msg[:1].lower() + msg[1:]
+        if field in origins:
+            raise ConfigError(f"{origins[field]}={got!r} ({var}): {msg} — fix it in {path}") from None
         raise ConfigError(f"{var}={got!r}: {msg} — fix it in .env or the environment") from None

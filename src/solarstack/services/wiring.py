@@ -2,9 +2,15 @@
 
 `serve_readers()` turns a service's device URLs into running `DeviceReader`s: each
 URL opened through the device registry (the service names kinds, never a protocol),
-its schedule and options from the service (`plan`), one metrics registry, one
-/health /ready /metrics server, and any extra tasks (a battery group). A new reader
-service is a settings model, a `plan` and a call of this.
+its schedule and options from the service (`plan`), what the user shaped from its URL
+options (core/shaping.py: include, exclude, rename, scale, exclude_devices, device_titles),
+one metrics registry, one /health /ready /metrics server, and any extra tasks (a battery
+group). A new reader service is a settings model, a `plan` and a call of this.
+
+With `settings.dry_run` (`solarstack run <reader> --dry-run`, core/runtime.py) it instead polls
+each device once through the same reader, on a scratch STATE_DIR, and prints every topic and
+payload it would publish (the last payload per topic, in first-published order) to stdout:
+no broker, no metrics port, no extra tasks.
 
 It must not know any protocol: identity, schedules and energy counters come from the
 device (devices/base.py).
@@ -14,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -22,11 +30,13 @@ from prometheus_client import CollectorRegistry
 
 from solarstack import __version__
 from solarstack.core.device_url import DeviceURL, parse_device_list
-from solarstack.core.errors import ConfigError
+from solarstack.core.errors import ConfigError, SolarstackError
 from solarstack.core.health import HealthServer
 from solarstack.core.metrics import ServiceMetrics
 from solarstack.core.poller import CircuitBreaker, Schedule
+from solarstack.core.runtime import DryRunFailed
 from solarstack.core.settings import CommonSettings
+from solarstack.core.shaping import from_options
 from solarstack.devices import registry
 from solarstack.devices.base import Device
 from solarstack.services.reader import DeviceReader, readiness
@@ -87,6 +97,7 @@ def build_readers(
             breaker=p.breaker,
             poll_timeout=p.poll_timeout,
             mark_stale=p.mark_stale,
+            shape=from_options(f"device URL {url.raw!r}", url.options),
         )
         if metrics is not None:
             metrics.bind_mqtt(reader.mqtt)
@@ -106,6 +117,9 @@ async def serve_readers(
     """Run one reader per device until `stop`, with the health server (see module doc)."""
     if not devices:
         raise ConfigError(f"{service.upper()}_DEVICES: no device configured")
+    if settings.dry_run:
+        await dry_run(settings, devices, plan)
+        return
     metrics = ServiceMetrics(CollectorRegistry(), service, __version__)
     readers = build_readers(settings, devices, plan, metrics)
     health = HealthServer(
@@ -122,3 +136,42 @@ async def serve_readers(
         await asyncio.gather(*(r.run(stop) for r in readers), *(extra(readers, metrics) if extra else ()))
     finally:
         await health.stop()
+
+
+class _Printer:
+    """The MQTT client of a dry run: keeps what would be published, connects nowhere."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, tuple[str, bool]] = {}  # topic -> last payload, retained
+
+    def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> None:
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+        self.messages[topic] = (text, retain)
+
+
+async def dry_run(
+    settings: CommonSettings,
+    devices: Sequence[tuple[DeviceURL, Device]],
+    plan: Callable[[DeviceURL, Device], Plan],
+) -> None:
+    """Poll each device once and print what would be published (see module doc); DryRunFailed
+    names every device that did not answer, after what the others would publish is printed."""
+    failed: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="solarstack-dry-run-") as scratch:
+        # energy counters and the spool start empty here: the real STATE_DIR is not touched
+        scratch_settings = settings.model_copy(update={"state_dir": Path(scratch)})
+        for reader in build_readers(scratch_settings, devices, plan, None):
+            printer = _Printer()
+            try:
+                silent = await reader.once(printer)
+            except SolarstackError as exc:
+                silent, error = [], str(exc)
+            else:
+                error = f"no answer to {', '.join(silent)}" if silent else ""
+            if error:
+                failed.append(f"{reader.device.id}: {error}")
+            for topic, (payload, retain) in printer.messages.items():
+                print(f"{topic} {payload}" if retain else f"{topic} (not retained) {payload}")
+            sys.stdout.flush()
+    if failed:
+        raise DryRunFailed("; ".join(failed))

@@ -27,7 +27,12 @@ export function deviceNames() {
   return Object.keys(model.devices).sort();
 }
 
-/** Every (device, key, value, info) whose catalogue role is one of `roles`, devices in order. */
+/** Power roles are watts by contract (core/catalog.py ROLES); a user's multiplier may publish a
+ * power field in kW (docs/config.md), so role look-ups bring such a value back to W. */
+const TO_WATTS = { kW: 1000 };
+
+/** Every (device, key, value, info) whose catalogue role is one of `roles`, devices in order
+ * (a power in kW comes back in W, with its info saying so). */
 export function withRole(...roles) {
   const out = [];
   for (const device of deviceNames()) {
@@ -35,7 +40,10 @@ export function withRole(...roles) {
     for (const [key, info] of Object.entries(dev.fields || {})) {
       if (!roles.includes(info.role)) continue;
       const value = (dev.state || {})[key];
-      if (value !== undefined) out.push({ device, key, value, info });
+      if (value === undefined) continue;
+      const toWatts = TO_WATTS[info.unit];
+      if (toWatts && isNumber(value)) out.push({ device, key, value: value * toWatts, info: { ...info, unit: "W", precision: 0 } });
+      else out.push({ device, key, value, info });
     }
   }
   return out;
