@@ -74,10 +74,11 @@ POWER_ROLES = (("pv_power", "PV"), ("load_power", "Load"), ("grid_power", "Grid"
 def kind_fields() -> dict[str, FieldTable]:
     """Every field a device of each kind can put in its catalogue: the tables its reader
     polls plus its energy counters (services/reader.py `fields()` builds the same union)."""
+    from solarstack.devices import hoymiles as hoymiles_device
     from solarstack.devices import openmeteo as openmeteo_device
     from solarstack.devices.bms import BATTERY_COUNTERS
     from solarstack.devices.bms_ble import LINK_FIELDS
-    from solarstack.protocols import bme280, daly, jk02, jkserial, openmeteo, pi30, vedirect
+    from solarstack.protocols import bme280, daly, hoymiles, jk02, jkserial, openmeteo, pi30, vedirect
     from solarstack.protocols.pi30.energy import PI30_COUNTERS
 
     counters = tuple(f for c in BATTERY_COUNTERS for f in c.fields())
@@ -95,6 +96,10 @@ def kind_fields() -> dict[str, FieldTable]:
         "weather": _unique(
             (*openmeteo.CURRENT, *openmeteo.SERIES, openmeteo.STALE, *openmeteo.PV, *openmeteo_device.LEARNING)
         ),
+        # a DTU: its own figures and the totals over its microinverters; a microinverter with
+        # four ports (devices/hoymiles.py)
+        "dtu": _unique((*hoymiles.dtu_table(), *hoymiles_device.TOTALS_FIELDS)),
+        "microinverter": _unique(hoymiles_device.unit_fields((1, 2, 3, 4))),
     }
 
 

@@ -7,7 +7,7 @@
 #   MOSQUITTO_ACL_TEMPLATE  consumer rules       (default /mosquitto/config/acl.template)
 #   MQTT_PASSWORD_<USER>    one per service user; a user without a password gets no account
 #   INVERTER_DEVICES BMS_DEVICES HOUSE_DEVICES   device URLs; their ids scope each reader's ACL
-#   WEATHER_DEVICES
+#   WEATHER_DEVICES HOYMILES_DEVICES
 #   MQTT_PREFIX HA_DISCOVERY_PREFIX              topic prefixes (solarstack, homeassistant)
 #
 # It must NOT print passwords, and must refuse to start a broker nobody can log in to.
@@ -55,6 +55,13 @@ device_ids() {
         # a parallel inverter system (`units=N`, docs/parallel.md) also publishes <name>_unit1..N
         units=$(printf '%s\n' "$query" | tr '&' '\n' | sed -n 's/^units=//p' | tail -n 1)
         case $units in [2-9]) i=1; while [ "$i" -le "$units" ]; do printf '%s_unit%s\n' "$name" "$i"; i=$((i + 1)); done ;; esac
+        # a Hoymiles DTU publishes one device per microinverter, <name>_<serial> (docs/hoymiles.md):
+        # `inverters=SERIAL;SERIAL` scopes them; without it see any_device_readers below
+        serials=$(printf '%s\n' "$query" | tr '&' '\n' | sed -n 's/^inverters=//p' | tail -n 1)
+        for serial in $(printf '%s' "$serials" | tr ';' ' '); do
+            case $serial in *[!0-9a-fA-F]*) continue ;; esac
+            printf '%s_%s\n' "$name" "$(printf '%s' "$serial" | tr 'A-F' 'a-f')"
+        done
     done
 }
 
@@ -114,7 +121,7 @@ done <"$template"
 
 # Reader blocks: each reader user may publish only its own devices' topics. The readers are the
 # registry's (src/solarstack/services/registry.py; tests/stack/test_registry.py keeps them equal).
-for reader in inverter bms house weather; do
+for reader in inverter bms hoymiles house weather; do
     pass=$(password_of "$reader")
     [ -n "$pass" ] || continue
     var=$(upper "$reader")_DEVICES
@@ -133,6 +140,13 @@ for reader in inverter bms house weather; do
         for topic in $legacy; do
             printf 'topic read %s/+\n' "$topic"
         done
+        # A DTU's microinverters are known only from its answers: a hoymiles URL without
+        # `inverters=` lets that reader publish every device's topics (a warning says so).
+        if [ "$reader" = hoymiles ] && [ -n "$ids" ] && printf '%s' "$(printenv "$var" || true)" | grep -q 'hoymiles+' &&
+            ! printf '%s' "$(printenv "$var" || true)" | grep -q 'inverters='; then
+            echo "entrypoint: HOYMILES_DEVICES lists no inverters=SERIAL;…: the hoymiles user may publish any device's topics" >&2
+            printf 'topic readwrite %s/+/#\ntopic readwrite %s/device/+/config\n' "$prefix" "$ha_prefix"
+        fi
         case " $site_readers " in *" $reader "*)
             printf 'topic read %s/+/catalog\ntopic read %s/+/state\n' "$prefix" "$prefix"
             ;;

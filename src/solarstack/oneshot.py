@@ -59,12 +59,16 @@ def cmd_query(args: argparse.Namespace) -> int:
             if args.output == "text":
                 title = f"{command} ({device.id}, {reading.ts:%Y-%m-%d %H:%M:%S}Z)"
                 emit(_format_fields(title, reading.fields, reading.values))
+                for unit in reading.units:  # the devices behind it, in the same answer (a DTU's inverters)
+                    emit(_format_fields(f"{command} ({unit.device})", unit.fields, unit.values))
     finally:
         device.close()
     if args.output == "json":
         merged: dict[str, Any] = {"ts": readings[0].ts.isoformat().replace("+00:00", "Z")}
         for reading in readings:
             merged.update(reading.values)
+            for unit in reading.units:  # each unit device's values under its id, as its own state
+                merged.setdefault("units", {})[unit.device] = unit.values
         emit(json.dumps(merged, separators=(",", ":")) + "\n")
     elif args.output == "prometheus":
         emit(prometheus_text(readings))

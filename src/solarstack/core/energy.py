@@ -21,6 +21,14 @@ Rules (DESIGN.md "Identity and time"):
 * the daily figures restart at local midnight (`tz`, default the system's zone); an
   interval that spans midnight is split at midnight.
 
+A counter may instead hold a lifetime counter the device keeps itself (`meter`, kWh: a
+Hoymiles DTU's per-port energy): nothing is integrated; the total follows the device's
+figure but never goes down (a dip or a glitch to 0 is held at the highest value seen, and
+counting resumes when the device passes it), and today's figure is what the total gained
+since local midnight — so a device whose own daily counter dips or resets at another hour
+cannot move ours. The first time a meter counter sees a value (no state file), it takes
+the device's total and, for today, the device's own daily figure (`meter_today`) once.
+
 This module must NOT know a protocol's frames or talk to MQTT; it reads values by key.
 """
 
@@ -77,9 +85,15 @@ class Counter:
     # False: the derived power is published as the counter counts it, never below 0 (a balance
     # whose negative side is conversion loss, not a flow the device measures: PI30 grid power)
     signed_power: bool = True
+    # The device's own lifetime counter (a field key, kWh) to hold instead of integrating
+    # `terms` (see module doc), and its daily figure, read once to start today's.
+    meter: str | None = None
+    meter_today: str | None = None
 
     def power(self, values: Mapping[str, Value]) -> float | None:
-        """Watts from one reading, or None when a value it needs is missing."""
+        """Watts from one reading, or None when a value it needs is missing (or it holds a meter)."""
+        if self.meter is not None:
+            return None
         if self.gate is not None:
             g = _number(values.get(self.gate))
             if g is None:
@@ -220,6 +234,7 @@ class EnergyCounters:
         if last is not None and (sample.ts - last.ts).total_seconds() <= self._max_gap:
             self._integrate(last, sample)
         self._roll_day(ts)
+        self._hold_meters(values)
         self._last = sample
         self._dirty = True
         if self._clock() - self._saved_at >= self._checkpoint_every:
@@ -270,6 +285,23 @@ class EnergyCounters:
             self.checkpoint()
 
     # --- integration ---------------------------------------------------------------------
+
+    def _hold_meters(self, values: Mapping[str, Value]) -> None:
+        """The device's own counters (see module doc), after the day has rolled."""
+        for c in self._counters:
+            kwh = _number(values.get(c.meter)) if c.meter is not None else None
+            if kwh is None or kwh < 0:
+                continue
+            joules = kwh * _J_PER_KWH
+            held = self._joules[c.key]
+            if held <= 0.0:  # never seen one: the device's figures are all we know
+                self._joules[c.key] = joules
+                seed = _number(values.get(c.meter_today)) if c.meter_today is not None else None
+                if seed is not None and seed > 0:
+                    self._today[c.key] = max(self._today[c.key], min(seed, kwh) * _J_PER_KWH)
+            elif joules > held:
+                self._joules[c.key] = joules
+                self._today[c.key] += joules - held
 
     def _local_day(self, ts: datetime) -> date:
         return ts.astimezone(self._tz).date()

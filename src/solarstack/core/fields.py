@@ -186,9 +186,14 @@ class Setting(NamedTuple):
 
 
 class Reading(NamedTuple):
-    """Decoded values of one answer, stamped (UTC) when the device answered."""
+    """Decoded values of one answer, stamped (UTC) when the device answered.
+
+    `units`: readings of the devices behind this one that came in the same answer (a
+    Hoymiles DTU's microinverters), one per unit device (devices/parallel.py `Unit`).
+    """
 
     device: str
     ts: datetime
     values: dict[str, Value]
     fields: FieldTable
+    units: tuple[Reading, ...] = ()

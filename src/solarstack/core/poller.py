@@ -11,7 +11,8 @@ NAK, bad frame; `TransportError`: timeout, unplugged) is retried `retries` times
 exponential backoff. A poll that still fails counts against the `CircuitBreaker`;
 once it opens the device is reported unavailable and polls stop until the reset
 timeout, then one probe (no retries) decides: success closes it (available again),
-failure opens it again. `ConfigError` is never retried: it ends the task (fatal).
+failure opens it again (logged at debug only: the device was already reported
+unavailable). `ConfigError` is never retried: it ends the task (fatal).
 
 This module must not do I/O itself or know protocols: `fetch` is the device layer's.
 """
@@ -206,7 +207,16 @@ class Poller(Generic[T]):
         assert error is not None
         self._done(command, began)
         self.breaker.record_failure()
-        log.warning("%s %s failed after %d attempt(s): %s", self.device_id, command, attempts, error)
+        # A failed probe of a device already reported unavailable says nothing new: debug, so a
+        # device that is away for hours (a DTU at night) leaves one line, not one per probe.
+        log.log(
+            logging.DEBUG if probing else logging.WARNING,
+            "%s %s failed after %d attempt(s): %s",
+            self.device_id,
+            command,
+            attempts,
+            error,
+        )
         if self.breaker.state is BreakerState.OPEN:
             self._set_available(False)
         if self._on_failure is not None:

@@ -27,11 +27,20 @@ Energy counters never go down across a restart: the reader reads its own retaine
 state back from the broker and raises its counters to it before it publishes any
 (a crash loses up to a minute since the last checkpoint; the broker does not).
 
+What a user shaped (core/shaping.py: include/exclude, titles, multipliers, excluded
+sub-devices) is applied here and only here, to what leaves the process: `fields()` (so the
+catalogue, discovery and metrics names), the state payloads and the metrics export. The
+reader's own `state`, its energy counters and the units' totals stay in the device's units;
+a retained state read back as the counters' floor is unshaped first. An excluded unit is
+read (it counts in the totals) but nothing of it is published.
+
 A device that is a parallel system (its optional `parallel()`: devices/parallel.py)
 publishes one more device per unit over the same session — `<device>_unitN` with its own
 state, energy counters, catalogue and discovery, `via_device` the system — and the system
 device gets the totals once the last unit of a round answered (`_UnitOut`). A device
-without it is published exactly as before.
+without it is published exactly as before. A system whose units come inside its own answer
+(a Hoymiles DTU: `Reading.units`) is the same, with units taken on as they first appear
+(`_adopt_units`: a DTU's inverters are known only from its answers).
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ from solarstack.core.mqtt import MqttClient
 from solarstack.core.poller import CircuitBreaker, Poller, Schedule
 from solarstack.core.ratelimit import TokenBucket
 from solarstack.core.settings import CommonSettings
+from solarstack.core.shaping import Shape, check_table
 from solarstack.core.topics import Topics
 from solarstack.devices.base import Device, Identity, SetResult
 from solarstack.devices.parallel import ParallelSystem, Unit
@@ -111,7 +121,7 @@ class _UnitOut:
 
     def __init__(self, unit: Unit, system: ParallelSystem, energy: EnergyCounters) -> None:
         self.unit = unit
-        self.table = system.unit_table
+        self.table = unit.table if unit.table is not None else system.unit_table
         self.energy = energy
         self.state: dict[str, Value] = {}
         self.latest: dict[str, Value] = {}  # the last reading with its derived powers (for the totals)
@@ -146,6 +156,7 @@ class DeviceReader:
         stall_after: float | None = None,
         commands: TokenBucket | None = None,
         mark_stale: bool = False,
+        shape: Shape | None = None,
     ) -> None:
         for s in schedules:
             if not device.is_query(s.command):
@@ -156,6 +167,12 @@ class DeviceReader:
         self.settings = settings
         self.device = device
         self.schedules = tuple(schedules)
+        # what the user shaped (core/shaping.py): applied to what leaves the process (fields(),
+        # the state payloads, the metrics export); self.state and energy counters stay raw
+        self.shape = shape or Shape()
+        if allow_settings:
+            self.shape.check_settings(device.id, device.settings())
+        check_table(device.id, self.shape, (f for s in self.schedules for f in device.table(s.command)))
         fastest = min((s.every for s in self.schedules), default=60.0)
         self.stall_after = stall_after if stall_after is not None else max(60.0, 3 * fastest)
         self._commands = commands or TokenBucket(1 / COMMAND_INTERVAL, COMMAND_BURST)
@@ -206,20 +223,10 @@ class DeviceReader:
         own = getattr(device, "parallel", None)  # optional: a single unit has none
         self.parallel: ParallelSystem | None = own() if callable(own) else None
         self._units: dict[str, _UnitOut] = {}
-        if self.parallel is not None:
-            self._units = {
-                u.command: _UnitOut(
-                    u,
-                    self.parallel,
-                    EnergyCounters(
-                        Path(settings.state_dir) / f"energy-{u.id}.json",
-                        counters=self.parallel.unit_counters,
-                        max_gap=max_gap_polls * interval + 5.0,
-                    ),
-                )
-                for u in self.parallel.units
-            }
         self._max_gap = max_gap_polls * interval + 5.0
+        if self.parallel is not None:
+            self._units = {u.command: self._unit_out(u, self.parallel) for u in self.parallel.units}
+            check_table(device.id, self.shape, (f for out in self._units.values() for f in out.table))
         self._floor_timer: asyncio.TimerHandle | None = None
         self.mqtt = MqttClient(
             settings,
@@ -244,6 +251,10 @@ class DeviceReader:
     # -- the table of everything this device reports -------------------------------------
 
     def fields(self) -> FieldTable:
+        """Every field as published (shaped): what catalogue, discovery and metrics show."""
+        return self.shape.table(self._raw_fields())
+
+    def _raw_fields(self) -> FieldTable:
         seen: dict[str, Field] = {}
         for s in self.schedules:
             if s.command in self._units:  # a unit's fields are its own device's
@@ -284,12 +295,12 @@ class DeviceReader:
             serial_number=identity.serial_number,
         )
 
-    def _identity(self, info: discovery.DeviceInfo) -> dict[str, str | None]:
+    def _identity(self, info: discovery.DeviceInfo, kind: str | None = None) -> dict[str, str | None]:
         """The catalogue's device block for `info` (this reader's device, or one of its units)."""
         return {
             "id": info.id,
             "name": info.name,
-            "kind": self.device.kind,
+            "kind": kind or self.device.kind,
             "protocol": self.device.protocol,
             "manufacturer": info.manufacturer,
             "model": info.model,
@@ -308,6 +319,10 @@ class DeviceReader:
             (*self.device.queries(), *(s.command for s in self.schedules)),
             array_sizes=self._array_sizes(),
             interval=min((s.every for s in self.schedules), default=None),
+            units=tuple(u.id for u in self._units_kept()),
+            totals={t.field.key: t.source for t in self.parallel.totals_table if self.shape.keeps(t.field.key)}
+            if self.parallel
+            else None,
         )
 
     def _array_sizes(self) -> dict[str, int]:
@@ -327,7 +342,8 @@ class DeviceReader:
         self._published_discovery = current
         self._sizes_sent = self._array_sizes()
         for unit in self._units.values():
-            self._publish_unit_discovery(unit)
+            if self._unit_kept(unit):
+                self._publish_unit_discovery(unit)
 
     def _send_discovery(self, messages: Sequence[discovery.Message], *, force: bool = False) -> None:
         for topic, payload in messages:
@@ -396,9 +412,31 @@ class DeviceReader:
                 self.energy.close()
             for unit in self._units.values():
                 unit.energy.close()
-                self.mqtt.publish(self._topics.availability(unit.unit.id), "offline", 1, True)
+                if self._unit_kept(unit):
+                    self.mqtt.publish(self._topics.availability(unit.unit.id), "offline", 1, True)
             await self._locked(self.device.close)
             await asyncio.to_thread(self.mqtt.stop)
+
+    async def once(self, sink: Any) -> list[str]:
+        """`--dry-run`: who the device is, then every scheduled command polled once through the
+        production path (retries, shaping, energy counters), with `sink` in place of the MQTT
+        client: it gets every publish and connects nowhere. Returns the commands that got no
+        answer. Call it instead of run(), on a reader whose STATE_DIR is a scratch one."""
+        self._loop = asyncio.get_running_loop()
+        self.mqtt = sink  # only publish() is called on this path
+        self._floor_known = True  # no broker: no retained counters to read back
+        try:
+            self.info = self._device_info(await self._locked(self.device.identify, {}))
+            self._introduced = True
+            self.publish_discovery()
+            commands = dict.fromkeys(s.command for s in self.schedules)
+            return [c for c in commands if await self.poller.poll(c) is None]
+        finally:
+            if self.energy is not None:
+                self.energy.close()
+            for unit in self._units.values():
+                unit.energy.close()
+            await self._locked(self.device.close)
 
     def _call_soon(self, fn: Any, *args: Any) -> None:
         """Hand work from paho's network thread to the event loop."""
@@ -430,7 +468,8 @@ class DeviceReader:
         if not up:  # the link is down: no unit answers either (each comes back with its next reading)
             for unit in self._units.values():
                 unit.online = False
-                self.mqtt.publish(self._topics.availability(unit.unit.id), "offline", 1, True)
+                if self._unit_kept(unit):
+                    self.mqtt.publish(self._topics.availability(unit.unit.id), "offline", 1, True)
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -462,15 +501,27 @@ class DeviceReader:
 
     async def _on_result(self, command: str, reading: Reading) -> None:
         unit = self._units.get(command)
+        adopted = False
         if unit is not None:
             totals = self._on_unit_result(unit, reading)
             if totals is None:
                 return
             reading = totals  # the system's reading of this round: fed to its counters below
+        elif reading.units:  # the units came inside the system's own answer (a Hoymiles DTU)
+            adopted = self._adopt_units()
+            totals = None
+            for sub in reading.units:
+                out = next((u for u in self._units.values() if u.unit.id == sub.device), None)
+                if out is not None:
+                    totals = self._on_unit_result(out, sub) or totals
+            if totals is not None:
+                reading = reading._replace(
+                    values={**reading.values, **totals.values}, fields=reading.fields + totals.fields
+                )
         values = dict(reading.values)
         fields = reading.fields
         grew = False
-        known = {f.key for f in self.fields()}
+        known = {f.key for f in self._raw_fields()}
         for f in fields:
             if f.key not in known:
                 self._extra_fields[f.key] = f
@@ -484,7 +535,7 @@ class DeviceReader:
         self.state["ts"] = iso(reading.ts)
         self._publish_state()
         if self.metrics is not None:
-            self.metrics.export_reading(Reading(reading.device, reading.ts, values, fields))
+            self.metrics.export_reading(self.shape.reading(Reading(reading.device, reading.ts, values, fields)))
         if not self._identified:
             # Packs tell model and firmware in their readings (and only then the cell count):
             # the first reading completes the device page. Inverters answered at start (cached).
@@ -492,15 +543,33 @@ class DeviceReader:
             info = self._device_info(await self._locked(self.device.identify, dict(self.state)))
             grew = grew or info != self.info
             self.info = info
-        if grew or self._array_sizes() != self._sizes_sent:
+        if grew or adopted or self._array_sizes() != self._sizes_sent:
             self.publish_discovery()
         self.ready.set()
 
     def _publish_state(self) -> None:
-        payload = {"ts": self.state.get("ts"), **{k: v for k, v in self.state.items() if k != "ts"}}
+        payload = {"ts": self.state.get("ts"), **self.shape.values({k: v for k, v in self.state.items() if k != "ts"})}
         self.mqtt.publish(self._topics.state(self.device.id), json.dumps(payload, separators=(",", ":")), 1, True)
 
     # -- the units of a parallel system ------------------------------------------------------
+
+    def _unit_out(self, unit: Unit, system: ParallelSystem) -> _UnitOut:
+        counters = unit.counters if unit.counters is not None else system.unit_counters
+        path = Path(self.settings.state_dir) / f"energy-{unit.id}.json"
+        return _UnitOut(unit, system, EnergyCounters(path, counters=counters, max_gap=self._max_gap))
+
+    def _adopt_units(self) -> bool:
+        """Units known only from the device's answers (a DTU's inverters): ask the device for
+        its system again and take on the units it did not have; True when there were any."""
+        own = getattr(self.device, "parallel", None)
+        system = own() if callable(own) else None
+        if system is None:
+            return False
+        self.parallel = system
+        new = [u for u in system.units if u.command not in self._units]
+        for u in new:
+            self._units[u.command] = self._unit_out(u, system)
+        return bool(new)
 
     def _on_unit_result(self, out: _UnitOut, reading: Reading) -> Reading | None:
         """Publish one unit's reading as its own device; after the last unit of a round, the
@@ -520,15 +589,17 @@ class DeviceReader:
             fields = fields + out.energy.fields
         out.state.update(values)
         out.state["ts"] = iso(reading.ts)
-        payload = {"ts": out.state["ts"], **{k: v for k, v in out.state.items() if k != "ts"}}
-        self.mqtt.publish(self._topics.state(out.unit.id), json.dumps(payload, separators=(",", ":")), 1, True)
-        if self.metrics is not None:
-            self.metrics.export_reading(Reading(out.unit.id, reading.ts, values, fields))
-        if grew or self._unit_info(out) != out.info:  # its serial number comes with its readings
-            self._publish_unit_discovery(out)
-        if not out.online:
-            out.online = True
-            self.mqtt.publish(self._topics.availability(out.unit.id), "online", 1, True)
+        if self._unit_kept(out):  # an excluded unit still counts in the totals, unpublished
+            shaped = self.shape.values({k: v for k, v in out.state.items() if k != "ts"})
+            payload = {"ts": out.state["ts"], **shaped}
+            self.mqtt.publish(self._topics.state(out.unit.id), json.dumps(payload, separators=(",", ":")), 1, True)
+            if self.metrics is not None:
+                self.metrics.export_reading(self.shape.reading(Reading(out.unit.id, reading.ts, values, fields)))
+            if grew or self._unit_info(out) != out.info:  # its serial number comes with its readings
+                self._publish_unit_discovery(out)
+            if not out.online:
+                out.online = True
+                self.mqtt.publish(self._topics.availability(out.unit.id), "online", 1, True)
         assert self.parallel is not None
         if out.unit != self.parallel.units[-1]:
             return None
@@ -542,15 +613,26 @@ class DeviceReader:
             return None
         return Reading(self.device.id, reading.ts, totals, self.parallel.total_fields)
 
-    def _unit_info(self, out: _UnitOut) -> discovery.DeviceInfo:
+    def _units_kept(self) -> list[Unit]:
+        return [out.unit for out in self._units.values() if self._unit_kept(out)]
+
+    def _unit_serial(self, out: _UnitOut) -> str | None:
         serial = out.state.get("serial_number")
+        return str(serial) if serial not in (None, "") else None
+
+    def _unit_kept(self, out: _UnitOut) -> bool:
+        """False for a unit the user excluded (by id, or by the serial its readings carry)."""
+        return self.shape.keeps_device(out.unit.id, self._unit_serial(out))
+
+    def _unit_info(self, out: _UnitOut) -> discovery.DeviceInfo:
+        serial = self._unit_serial(out)
         return discovery.DeviceInfo(
             id=out.unit.id,
-            name=f"{self.name} {out.unit.title}",
+            name=self.shape.device_title(out.unit.id, serial, f"{self.name} {out.unit.title}"),
             manufacturer=self.info.manufacturer,
-            model=self.info.model,
-            sw_version=self.info.sw_version,
-            serial_number=str(serial) if serial not in (None, "") else None,
+            model=out.unit.model or self.info.model,
+            sw_version=out.unit.sw_version or self.info.sw_version,
+            serial_number=serial,
             via_device=self.device.id,
         )
 
@@ -559,12 +641,15 @@ class DeviceReader:
         the system device, whose link reads every unit)."""
         out.info = info = self._unit_info(out)
         sizes = {k: len(v) for k, v in out.state.items() if isinstance(v, list)}
-        fields = out.fields()
+        fields = self.shape.table(out.fields())
         cat = catalog.build(
-            self._identity(info),
+            self._identity(info, out.unit.kind),
             fields,
             array_sizes=sizes,
-            interval=next((s.every for s in self.schedules if s.command == out.unit.command), None),
+            interval=next(
+                (s.every for s in self.schedules if s.command == out.unit.command),
+                min((s.every for s in self.schedules), default=None),  # read with the system's answer
+            ),
         )
         self.mqtt.publish(self._topics.catalog(info.id), cat, 1, True)
         messages = discovery.build_discovery(
@@ -591,7 +676,11 @@ class DeviceReader:
             ts = datetime.fromisoformat(str(state.get("ts", "")).replace("Z", "+00:00"))
         except (ValueError, AttributeError):
             return
-        if isinstance(state, Mapping) and ts.tzinfo is not None and out.energy.floor(ts, state, datetime.now(UTC)):
+        if (
+            isinstance(state, Mapping)
+            and ts.tzinfo is not None
+            and out.energy.floor(ts, self.shape.unshaped(state), datetime.now(UTC))
+        ):
             log.info("%s: energy counters raised to the last published values", out.unit.id)
 
     # -- energy counters' floor -------------------------------------------------------------
@@ -610,7 +699,11 @@ class DeviceReader:
             ts = datetime.fromisoformat(str(state.get("ts", "")).replace("Z", "+00:00"))
         except ValueError:
             state, ts = {}, datetime.fromtimestamp(0, UTC)
-        if isinstance(state, Mapping) and ts.tzinfo is not None and self.energy.floor(ts, state, datetime.now(UTC)):
+        if (
+            isinstance(state, Mapping)
+            and ts.tzinfo is not None
+            and self.energy.floor(ts, self.shape.unshaped(state), datetime.now(UTC))
+        ):
             log.info("%s: energy counters raised to the last published values", self.device.id)
         self._settle_floor()
 

@@ -78,6 +78,9 @@ SERVICES: tuple[Service, ...] = (
     Service("bms", "solarstack.services.bms.main", "bms", "bms", 9100, devices_var="BMS_DEVICES"),
     Service("weather", "solarstack.services.weather.main", "weather", "weather", 9100, devices_var="WEATHER_DEVICES"),
     Service(
+        "hoymiles", "solarstack.services.hoymiles.main", "hoymiles", "hoymiles", 9100, devices_var="HOYMILES_DEVICES"
+    ),
+    Service(
         "house",
         "solarstack.services.house.main",
         "house",
@@ -105,6 +108,18 @@ SIMULATORS: tuple[Simulator, ...] = (
         "openmeteo",
         transport="http",
         options="latitude=45&longitude=0&timezone=GMT&arrays=east:2.2:30:90:14;west:2.2:30:270:14",
+    ),
+    # a DTU with two microinverters (2 and 4 ports) on the plant's sun
+    Simulator(
+        "hoymiles",
+        "solarstack.sim.hoymiles",
+        "sim-hoymiles",
+        10081,
+        "hoymiles",
+        "roof",
+        "hoymiles",
+        ("--inverters", "2"),
+        options="inverters=114410000000;116410001111",  # the simulated serials: the ACL's scope
     ),
 )
 

@@ -1,0 +1,1 @@
+"""Services layer: the Hoymiles reader — DTUs and their microinverters, `solarstack run hoymiles`."""
