@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install deps ha test lint bench demo env dashboards clean
+.PHONY: help install deps ha test lint bench demo env dashboards images images-multiarch clean
 
 help:
 	@echo "make demo   run the whole stack locally with simulated devices (no Docker)"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint   ruff + mypy"
 	@echo "make env    write .env for docker compose, every secret random (never overwrites one)"
 	@echo "make dashboards  regenerate grafana/dashboards/*.json from grafana/build.py"
+	@echo "make images [ARCH=arm64]  build every image with podman (make images-multiarch: amd64 + arm64, one tag)"
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -53,6 +54,15 @@ env:
 # Grafana dashboards are code: edit grafana/build.py, then regenerate (tests compare the JSON).
 dashboards: install
 	$(PY) grafana/build.py
+
+# Every image with podman (scripts/build_images.py, docs/install-pi.md): this machine's arch, or
+# ARCH=arm64 for a Raspberry Pi (QEMU emulation); images-multiarch builds both and one manifest per
+# image. SOLARSTACK_REGISTRY / SOLARSTACK_VERSION name them; PUSH=1 pushes the manifests.
+images: deps
+	python3 scripts/build_images.py $(if $(ARCH),--arch $(ARCH)) $(if $(PUSH),--push)
+
+images-multiarch: deps
+	python3 scripts/build_images.py --arch amd64,arm64 $(if $(PUSH),--push)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .state artifacts

@@ -132,6 +132,8 @@ def _server(settings: WebSettings, workers: int) -> Any:
                 "logger_class": _RootLogger,
                 "loglevel": settings.log_level.lower(),
                 "proc_name": "solarstack-web",
+                # the workers' heartbeat file is touched every second: in RAM, not on the SD card
+                "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
                 "post_worker_init": self._on_worker_start,
                 "worker_exit": self._on_worker_exit,
             }
