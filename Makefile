@@ -4,12 +4,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install deps ha test lint bench demo env dashboards images images-multiarch clean
+.PHONY: help install deps ha test lint bench demo soak env dashboards images images-multiarch clean
 
 help:
 	@echo "make demo   run the whole stack locally with simulated devices (no Docker)"
 	@echo "make test   run the test suite (installs what it needs)"
 	@echo "make bench  print benchmark figures and ratios"
+	@echo "make soak [SEED=N HOURS=24 SPEED=48]  a faulted simulated day, report in artifacts/soak/"
 	@echo "make lint   ruff + mypy"
 	@echo "make env    write .env for docker compose, every secret random (never overwrites one)"
 	@echo "make dashboards  regenerate grafana/dashboards/*.json from grafana/build.py"
@@ -41,6 +42,11 @@ lint: install
 
 bench: deps install
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+# The whole simulated stack through a faulted day, sped up (docs/soak.md): prints the seed and the
+# report, saves it with a plot under artifacts/soak/; `make soak SEED=…` repeats a fault schedule.
+soak: deps install
+	$(PY) -m solarstack.soak $(if $(SEED),--seed $(SEED)) $(if $(HOURS),--hours $(HOURS)) $(if $(SPEED),--speed $(SPEED)) $(if $(POLL),--poll $(POLL))
 
 # `make demo UNITS=3`: a parallel inverter system of three units
 demo: deps install

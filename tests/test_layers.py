@@ -16,11 +16,12 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "solarstack"
 
 # layer -> layers it must never import
 FORBIDDEN = {
-    "core": {"protocols", "transports", "devices", "services", "sim", "cli", "oneshot", "dev"},
+    "core": {"protocols", "transports", "devices", "services", "sim", "cli", "oneshot", "dev", "soak"},
     "protocols": {"transports", "devices", "services", "sim", "cli", "oneshot", "dev"},
     "transports": {"protocols", "devices", "services", "sim", "cli", "oneshot", "dev"},
     "devices": {"services", "sim", "cli", "oneshot", "dev"},
-    "services": {"sim", "cli", "oneshot", "dev"},
+    "services": {"sim", "cli", "oneshot", "dev", "soak"},
+    "sim": {"services", "soak"},
 }
 
 

@@ -383,7 +383,18 @@ class Stack:
 def allocate_ports(base: int, host: str) -> dict[str, int]:
     if base:
         return {name: base + i for i, name in enumerate(_PORTS)}
-    return {name: free_port(host) for name in _PORTS}
+    # Every socket stays bound until all are chosen: asking the kernel one port at a time can
+    # hand out the same port twice (seen in the soak: Prometheus and the web on one port).
+    socks: list[socket.socket] = []
+    try:
+        for _ in _PORTS:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.bind((host, 0))
+        return {name: int(sock.getsockname()[1]) for name, sock in zip(_PORTS, socks, strict=True)}
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def _parser() -> argparse.ArgumentParser:
