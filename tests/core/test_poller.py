@@ -181,6 +181,31 @@ def test_breaker_transitions() -> None:
     assert breaker.state is BreakerState.CLOSED
 
 
+def test_an_escalating_breaker_probes_soon_after_an_outage_and_rarely_after_a_long_one() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(2, 60.0, lambda: now[0], max_reset_timeout=300.0)
+    breaker.record_failure()
+    breaker.record_failure()
+    waits = []  # the wait before each probe while the device stays away
+    for _ in range(6):
+        opened = now[0]
+        while not breaker.allow():
+            now[0] += 1.0
+        waits.append(now[0] - opened)
+        breaker.record_failure()
+    assert waits == [60.0, 120.0, 240.0, 300.0, 300.0, 300.0]
+    now[0] += 300.0
+    assert breaker.allow()
+    breaker.record_success()  # back: the next outage starts at one interval again
+    breaker.record_failure()
+    breaker.record_failure()
+    opened = now[0]
+    now[0] += 59.0
+    assert not breaker.allow()
+    now[0] = opened + 60.0
+    assert breaker.allow()
+
+
 def test_breaker_drives_availability_and_probes_once() -> None:
     t = FakeTime(horizon=1e9)
     calls: list[float] = []

@@ -30,7 +30,7 @@ from solarstack.devices.bms import BATTERY_COUNTERS
 from solarstack.protocols import daly, jk02, jkserial, pi30, vedirect
 from solarstack.protocols.pi30.energy import PI30_COUNTERS
 from solarstack.services.web.history import MAX_POINTS, PrometheusHistory, RingHistory, choose_step
-from solarstack.services.web.main import build
+from solarstack.services.web.main import FALLBACK_POINTS, build
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -208,6 +208,27 @@ def test_prometheus_down_falls_back_to_the_ring_buffer() -> None:
     result = history.query("inverter", {"pv_input_power": info.fields["pv_input_power"]}, start, start + 3600)
     assert result.source == "memory"
     assert [v for _, v in result.series["pv_input_power"]] == [500.0, 520.0]
+
+
+def test_with_prometheus_the_in_memory_fallback_keeps_only_the_last_hour(mosquitto: Any) -> None:
+    """Each worker's fallback ring holds FALLBACK_POINTS per field, not WEB_HISTORY_POINTS: the
+    soak saw the web grow for hours while Prometheus held the same history."""
+    running = build(
+        web_settings(mosquitto, PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}", WEB_HISTORY_POINTS="20000")
+    )
+    info = catalog.parse(catalog.build({"id": "d", "name": "D", "kind": "inverter"}, pi30.table("QPIGS")))
+    try:
+        base = 1767225600
+        for i in range(2000):
+            stamp = datetime.fromtimestamp(base + 5 * i, UTC).isoformat().replace("+00:00", "Z")
+            running.history.record("d", {"ts": stamp, "pv_input_power": i})
+        wanted = {"pv_input_power": info.fields["pv_input_power"]}
+        result = running.history.query("d", wanted, base, base + 3 * 3600)
+        assert result.source == "memory"  # Prometheus is not there: the fallback answers
+        kept = [v for _, v in result.series["pv_input_power"]]  # averaged into the chart's steps
+        assert 2000 - FALLBACK_POINTS <= min(kept) < 2000 - FALLBACK_POINTS + 10 and max(kept) > 1990
+    finally:
+        running.shutdown()
 
 
 def test_ring_buffer_keeps_order_drops_replays_and_non_numbers() -> None:

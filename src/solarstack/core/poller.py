@@ -59,11 +59,24 @@ class BreakerState(StrEnum):
 
 class CircuitBreaker:
     """closed → open after `failure_threshold` consecutive failures → half-open after
-    `reset_timeout` seconds → closed on a success, open again on a failure."""
+    `reset_timeout` seconds → closed on a success, open again on a failure.
 
-    def __init__(self, failure_threshold: int = 5, reset_timeout: float = 30.0, clock: Clock = time.monotonic) -> None:
+    With `max_reset_timeout`, each failed half-open probe doubles the wait, up to that: a
+    device back after a short outage is read again within `reset_timeout`, one that stays
+    away (a DTU at night, a weather API down for hours) is probed rarely. A success starts
+    the next outage at `reset_timeout` again."""
+
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        reset_timeout: float = 30.0,
+        clock: Clock = time.monotonic,
+        *,
+        max_reset_timeout: float | None = None,
+    ) -> None:
         self.failure_threshold = failure_threshold
-        self.reset_timeout = reset_timeout
+        self.base_reset_timeout = self.reset_timeout = reset_timeout
+        self.max_reset_timeout = max(reset_timeout, max_reset_timeout or reset_timeout)
         self._clock = clock
         self._failures = 0
         self._opened_at = 0.0
@@ -82,9 +95,12 @@ class CircuitBreaker:
     def record_success(self) -> None:
         self._failures = 0
         self._state = BreakerState.CLOSED
+        self.reset_timeout = self.base_reset_timeout
 
     def record_failure(self) -> None:
         self._failures += 1
+        if self._state is BreakerState.HALF_OPEN:  # the probe failed: wait longer next time
+            self.reset_timeout = min(self.max_reset_timeout, 2 * self.reset_timeout)
         if self._state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
             self._state = BreakerState.OPEN
             self._opened_at = self._clock()

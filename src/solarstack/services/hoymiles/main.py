@@ -6,8 +6,9 @@ DTU's own cloud upload may stop). The DTU's answer carries every microinverter: 
 publishes the DTU with its totals and one device per microinverter, `via_device` the DTU
 (devices/hoymiles.py, devices/parallel.py). One connection per DTU at a time (the device's
 lock and the library's one request per connection); retries with backoff; the circuit breaker
-opens after two failed polls, so a DTU that is dark at night is shown offline and probed every
-few minutes, with one line in the log rather than a line per poll. The power limit of each
+opens after two failed polls and probes again after one interval, then ever less often up to
+every five minutes: a DTU back after a short outage is read at once, one dark at night is shown
+offline and probed every few minutes, with one line in the log rather than a line per poll. The power limit of each
 inverter is a setting (percent, 2..100) through the same allow-list, range check, write,
 read-back and audit path as an inverter's, at most HOYMILES_LIMIT_WRITES_PER_HOUR writes per
 inverter in any hour.
@@ -38,7 +39,7 @@ hoymiles+tcp://192.168.1.60?name=roof (port 10081 unless given), HOYMILES_INTERV
 HOYMILES_LIMIT_WRITES_PER_HOUR (6), and the shared MQTT_*, HA_DISCOVERY*, STATE_DIR,
 METRICS_PORT, LOG_LEVEL, LOG_FORMAT."""
 
-#: Seconds a DTU that failed twice is left alone before one probe (at night: a probe, not a storm).
+#: The longest a silent DTU is left alone before one probe (at night: a probe, not a storm).
 NIGHT_PROBE_SECONDS = 300.0
 
 
@@ -47,7 +48,8 @@ def plan_for(settings: HoymilesSettings) -> Plan:
     return Plan(
         schedules=[Schedule("realdata", every)],
         retries=settings.hoymiles_retries,
-        breaker=CircuitBreaker(2, max(NIGHT_PROBE_SECONDS, every)),
+        # probed again after one interval, then less and less often up to every 5 minutes
+        breaker=CircuitBreaker(2, every, max_reset_timeout=max(NIGHT_PROBE_SECONDS, every)),
     )
 
 

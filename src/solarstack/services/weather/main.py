@@ -72,7 +72,8 @@ async def serve(settings: WeatherSettings, stop: asyncio.Event) -> None:
         return Plan(
             schedules=[Schedule(command, s) for command, s in device.schedule(every, every)],
             retries=settings.weather_retries,
-            breaker=CircuitBreaker(5, max(60.0, every)),
+            # a fetch again after one interval, then less and less often (an API down for hours)
+            breaker=CircuitBreaker(5, every, max_reset_timeout=max(600.0, every)),
             mark_stale=True,
         )
 

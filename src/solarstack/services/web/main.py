@@ -30,6 +30,10 @@ from solarstack.services.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
+#: Points per field the in-memory history keeps when Prometheus has the history: an hour at a
+#: 5 s poll, so the charts still show the last hour while Prometheus is away.
+FALLBACK_POINTS = 720
+
 
 @dataclass
 class Running:
@@ -38,6 +42,7 @@ class Running:
     app: Flask
     store: Any
     client: Any
+    history: Any = None
 
     def close_streams(self) -> None:
         self.store.close()
@@ -58,8 +63,13 @@ def build(settings: WebSettings) -> Running:
     from solarstack.services.web.store import StateStore
 
     store = StateStore(stale_seconds=settings.web_stale_seconds)
-    ring = RingHistory(settings.web_history_points)
-    history: History = PrometheusHistory(settings.prometheus_url, ring) if settings.prometheus_url else ring
+    if settings.prometheus_url:
+        # Prometheus keeps the history; the ring only answers while it cannot, so it holds the
+        # last hour or so, not WEB_HISTORY_POINTS (each worker keeps its own: at 20,000 points of
+        # ~110 bytes for each of a few hundred fields, the soak saw the web grow without end)
+        history: History = PrometheusHistory(settings.prometheus_url, RingHistory(FALLBACK_POINTS))
+    else:
+        history = RingHistory(settings.web_history_points)
     # Several gunicorn workers each run a subscriber: the client id must differ per process.
     client = MqttClient(settings, f"solarstack-web-{os.getpid()}")
     topics = Topics(settings.mqtt_prefix, settings.ha_discovery_prefix)
@@ -67,7 +77,7 @@ def build(settings: WebSettings) -> Running:
     Feed(store, history, commands, topics).attach(client)
     client.start()
     app = create_app(settings, store, history, commands=commands, connected=lambda: client.connected)
-    return Running(app, store, client)
+    return Running(app, store, client, history)
 
 
 #: Idle keep-alive connections a worker keeps on top of its threads. gunicorn's gthread
