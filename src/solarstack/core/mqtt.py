@@ -82,6 +82,7 @@ class MqttCounters:
 #: polls' worth of live state. A few attempts a minute against a broker down for hours cost nothing.
 RECONNECT_MAX_DELAY = 5.0
 
+
 class MqttClient:
     """A persistent, spooling MQTT client for one device or one service (see module doc)."""
 
