@@ -22,10 +22,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from solarstack.core.device_url import DeviceURL
-from solarstack.core.errors import ProtocolError, SettingError
+from solarstack.core.errors import ProtocolError
 from solarstack.core.fields import Reading, Setting, Value
 from solarstack.devices.base import Identity
-from solarstack.devices.pifamily import DEFAULT_TIMEOUT, CommandSpec, PiDevice, allow_listed, logger
+from solarstack.devices.pifamily import DEFAULT_TIMEOUT, CommandSpec, RatedDevice, allow_listed, logger
 from solarstack.protocols import pi17
 from solarstack.protocols.pi17.energy import ENERGY_COMMAND, battery_power_from
 from solarstack.transports.base import Transport
@@ -45,13 +45,17 @@ FAST = ("GS", "PS", "MOD", "WS")
 SLOW = ("PIRI", "FLAG", "BATS", "HECS")
 
 
-class Pi17Device(PiDevice[pi17.Pi17Context]):
+class Pi17Device(RatedDevice[pi17.Pi17Context]):
     """One PI17 inverter behind one transport."""
 
     protocol = "pi17"
     energy_command = ENERGY_COMMAND
     #: Asked once for the device page: serial number, firmware, model and rated power.
     IDENTITY_COMMANDS = ("ID", "VFW", "MD")
+    #: Bound settings (RatedDevice): the battery settings in force, refitted by every BATS
+    #: read-back (MCHGV and BATDV set several at once: the next must carry the others as they
+    #: are now), and the unit's setting ranges (`offers`: MAR, where it answers).
+    RATINGS = "BATS"
 
     def __init__(self, device_id: str, transport: Transport, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         # PI17 requests carry no CRC: no CRC rule to choose
@@ -128,20 +132,16 @@ class Pi17Device(PiDevice[pi17.Pi17Context]):
         known (the catalogue, HA discovery and the web's allow-list are built from this)."""
         return pi17.settings_for(self._context) if self._context is not None else pi17.SETTINGS
 
-    def context(self, *, refresh: bool = False) -> pi17.Pi17Context:
-        """The battery settings in force (BATS: MCHGV and BATDV set several at once) and the
-        unit's setting ranges (MAR, where it answers), asked once and cached; the values in
-        force are refreshed by every BATS read-back."""
-        if self._context is None or refresh:
-            bats = self.query("BATS").values
-            mar: dict[str, Value] | None
-            try:
-                mar = dict(self.query("MAR").values)
-            except ProtocolError as exc:  # older firmware: the PDFs' static bounds
-                logger(__name__).info("%s: MAR unsupported (%s); settings use the PDF's bounds", self.id, exc)
-                mar = None
-            self._context = pi17.context_from(bats, mar)
-        return self._context
+    def offers(self) -> tuple[Mapping[str, Value] | None, ...]:
+        """The unit's setting ranges (MAR), None where it does not answer."""
+        try:
+            return (dict(self.query("MAR").values),)
+        except ProtocolError as exc:  # older firmware: the PDFs' static bounds
+            logger(__name__).info("%s: MAR unsupported (%s); settings use the PDF's bounds", self.id, exc)
+            return (None,)
+
+    def context_from(self, ratings: Mapping[str, Value], *offers: Mapping[str, Value] | None) -> pi17.Pi17Context:
+        return pi17.context_from(ratings, *offers)
 
     def allowed(self, key: str) -> Setting:
         return allow_listed(key, pi17.SETTING_MAP, self.settings)
@@ -151,21 +151,6 @@ class Pi17Device(PiDevice[pi17.Pi17Context]):
 
     def expected_readback(self, setting: str, value: str) -> Value:
         return pi17.expected_readback(setting, value)
-
-    def refit(self, command: str, values: dict[str, Value]) -> None:
-        """The values in force from a read-back BATS: the next MCHGV or BATDV must carry the
-        others as they are now. The unit's ranges (MAR) do not change with settings: kept."""
-        if command != "BATS" or self._context is None:
-            return
-        try:
-            fresh = pi17.context_from(values)
-        except SettingError:
-            self._context = None  # asked again before the next write
-            return
-        self._context = fresh._replace(
-            charge_voltage_range=self._context.charge_voltage_range,
-            charging_current_range=self._context.charging_current_range,
-        )
 
 
 def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False) -> Pi17Device:

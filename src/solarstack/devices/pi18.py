@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from solarstack.core.device_url import DeviceURL
-from solarstack.core.errors import SettingError
 from solarstack.core.fields import FieldTable, Setting, Value
 from solarstack.devices.base import Identity, scheduled_queries
 from solarstack.devices.parallel import (
@@ -38,7 +37,7 @@ from solarstack.devices.parallel import (
 from solarstack.devices.pifamily import (
     DEFAULT_TIMEOUT,
     CommandSpec,
-    PiDevice,
+    RatedDevice,
     allow_listed,
     flag_option,
 )
@@ -55,13 +54,18 @@ if TYPE_CHECKING:
 UNIT_COMMAND = "PGS{n}"
 
 
-class Pi18Device(PiDevice[pi18.Pi18Context]):
+class Pi18Device(RatedDevice[pi18.Pi18Context]):
     """One PI18 inverter behind one transport."""
 
     protocol = "pi18"
     energy_command = "GS"
     #: Asked once for the device page: protocol id, serial number, firmware.
     IDENTITY_COMMANDS = ("PI", "ID", "VFW")
+    #: Bound settings (RatedDevice): ratings and the values in force, refitted by every PIRI
+    #: read-back (MCHGV and BUCD set two at once: the next must carry the other half as it is
+    #: now, not as it was when the context was first read), and the charge currents offered.
+    RATINGS = "PIRI"
+    OFFERED = ("MCHGCR", "MUCHGCR")
 
     def __init__(
         self,
@@ -158,14 +162,14 @@ class Pi18Device(PiDevice[pi18.Pi18Context]):
         HA discovery and the web's allow-list are all built from this)."""
         return pi18.settings_for(self._context) if self._context is not None else pi18.SETTINGS
 
-    def context(self, *, refresh: bool = False) -> pi18.Pi18Context:
-        """Ratings, the values in force (MCHGV and BUCD set two at once) and the unit's
-        current lists, asked once and cached; refreshed by every PIRI read-back."""
-        if self._context is None or refresh:
-            piri = self.query("PIRI").values
-            self._rated_va = piri.get("rated_ac_output_apparent_power")
-            self._context = pi18.context_from(piri, *self.current_lists(("MCHGCR", "MUCHGCR")))
-        return self._context
+    def ratings(self) -> Mapping[str, Value]:
+        """PIRI, and from it the rated power the model name shows (identity_from)."""
+        piri = super().ratings()
+        self._rated_va = piri.get("rated_ac_output_apparent_power")
+        return piri
+
+    def context_from(self, ratings: Mapping[str, Value], *offers: Mapping[str, Value] | None) -> pi18.Pi18Context:
+        return pi18.context_from(ratings, *offers)
 
     def allowed(self, key: str) -> Setting:
         return allow_listed(key, pi18.SETTING_MAP, self.settings)
@@ -175,24 +179,6 @@ class Pi18Device(PiDevice[pi18.Pi18Context]):
 
     def expected_readback(self, setting: str, value: str) -> Value:
         return pi18.expected_readback(setting, value)
-
-    def refit(self, command: str, values: dict[str, Value]) -> None:
-        """The values in force from the read-back PIRI: the next MCHGV or BUCD must carry
-        the other half as it is now, not as it was when the context was first read. The
-        current lists do not change with settings: kept, not asked again."""
-        if command != "PIRI":
-            return
-        try:
-            fresh = pi18.context_from(values)
-        except SettingError:
-            self._context = None  # asked again before the next write
-            return
-        if self._context is not None:
-            self._context = fresh._replace(
-                max_charging_currents=self._context.max_charging_currents,
-                max_utility_charging_currents=self._context.max_utility_charging_currents,
-                unit=self._context.unit,
-            )
 
 
 def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False) -> Pi18Device:

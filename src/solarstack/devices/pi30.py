@@ -58,6 +58,10 @@ class Pi30Device(AllowListDevice[pi30.Pi30Context]):
     energy_command = "QPIGS"
     #: Asked once for the device page: serial number, firmware, model name.
     IDENTITY_COMMANDS = ("QID", "QVFW", "QMN")
+    #: Bound settings (RatedDevice): the ratings, read back after a write, and the charge
+    #: currents the unit offers.
+    RATINGS = "QPIRI"
+    OFFERED = ("QMCHGCR", "QMUCHGCR")
 
     def __init__(
         self,
@@ -171,33 +175,15 @@ class Pi30Device(AllowListDevice[pi30.Pi30Context]):
             return True
         return any(f.key == spec.readback for f in self.table(spec.readback_command))
 
-    def context(self, *, refresh: bool = False) -> pi30.Pi30Context:
-        """The unit's ratings that bound settings, asked once and cached."""
-        if self._context is None or refresh:
-            qpiri = self.query("QPIRI").values
-            lists = self.current_lists(("QMCHGCR", "QMUCHGCR"))
-            short_clock = pi30.find_variant(self.variant).short_clock if self.variant else False
-            self._context = pi30.context_from(qpiri, lists[0], lists[1], short_clock=short_clock)
-        return self._context
+    def context_from(self, ratings: Mapping[str, Value], *offers: Mapping[str, Value] | None) -> pi30.Pi30Context:
+        short_clock = pi30.find_variant(self.variant).short_clock if self.variant else False
+        return pi30.context_from(ratings, *offers, short_clock=short_clock)
 
     def allowed(self, key: str) -> Setting:
         found = pi30.SETTING_MAP.get(key)
         if found is not None and not self._reads_back(found):
             raise SettingError(f"{key}: a {self.variant} unit does not report it back, so it cannot be set here")
         return super().allowed(key)
-
-    def refit(self, command: str, values: dict[str, Value]) -> None:
-        """Ratings from the read-back QPIRI: no second round of QPIRI, QMCHGCR, QMUCHGCR per
-        write (at 2400 baud each costs ~0.5 s). The current lists do not change with settings."""
-        if command != "QPIRI":
-            return
-        try:
-            nominal = pi30.context_from(values).nominal_battery_voltage
-        except SettingError:
-            self._context = None  # asked again before the next write
-            return
-        if self._context is not None:
-            self._context = self._context._replace(nominal_battery_voltage=nominal)
 
 
 def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False) -> Pi30Device:

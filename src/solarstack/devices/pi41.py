@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from solarstack.core.device_url import DeviceURL
-from solarstack.core.errors import ConfigError, SettingError
+from solarstack.core.errors import ConfigError
 from solarstack.core.fields import FieldTable, Reading, Value
 from solarstack.devices.base import Identity, scheduled_queries
 from solarstack.devices.pifamily import DEFAULT_TIMEOUT, AllowListDevice, CommandSpec, SetterCodec, flag_option
@@ -50,6 +50,10 @@ class Pi41Device(AllowListDevice[pi41.Pi41Context]):
     #: Asked once for the device page: serial number, firmware, model name (QMN is
     #: mpp-solar's, not in the LV5048 PDF: skipped if the unit NAKs it).
     IDENTITY_COMMANDS = ("QID", "QVFW", "QMN")
+    #: Bound settings (RatedDevice): the ratings, read back after a write, and the charge
+    #: currents the unit offers.
+    RATINGS = "QPIRI"
+    OFFERED = ("QMCHGCR", "QMUCHGCR")
 
     def __init__(
         self,
@@ -141,25 +145,8 @@ class Pi41Device(AllowListDevice[pi41.Pi41Context]):
     def blank_context(self) -> pi41.Pi41Context:
         return pi41.Pi41Context()
 
-    def context(self, *, refresh: bool = False) -> pi41.Pi41Context:
-        """The unit's ratings that bound settings, asked once and cached."""
-        if self._context is None or refresh:
-            qpiri = self.query("QPIRI").values
-            self._context = pi41.context_from(qpiri, *self.current_lists(("QMCHGCR", "QMUCHGCR")))
-        return self._context
-
-    def refit(self, command: str, values: dict[str, Value]) -> None:
-        """The nominal battery voltage from the read-back QPIRI (the current lists do not
-        change with settings: kept, not asked again)."""
-        if command != "QPIRI":
-            return
-        try:
-            nominal = pi41.context_from(values).nominal_battery_voltage
-        except SettingError:
-            self._context = None  # asked again before the next write
-            return
-        if self._context is not None:
-            self._context = self._context._replace(nominal_battery_voltage=nominal)
+    def context_from(self, ratings: Mapping[str, Value], *offers: Mapping[str, Value] | None) -> pi41.Pi41Context:
+        return pi41.context_from(ratings, *offers)
 
 
 def open_device(url: DeviceURL, *, timeout: float | None = None, allow_destructive: bool = False) -> Pi41Device:

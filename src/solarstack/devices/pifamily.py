@@ -1,7 +1,9 @@
 """Devices layer: what every Voltronic PI-family inverter shares — the link, queries, identity
 and the setting-write flow. devices/pi30.py and devices/pi18.py are this plus their codec;
-`AllowListDevice` adds what PI30 and PI41 share on top (settings, actions and setter text
-from the codec's allow-list, `SetterCodec`).
+`RatedDevice` adds the cached context of every family that takes settings (PI30, PI41, PI18,
+PI17: a ratings query and the unit's offers, refitted by a write's read-back), and
+`AllowListDevice` what PI30 and PI41 share on top (settings, actions and setter text from the
+codec's allow-list, `SetterCodec`).
 
 The transport moves bytes, the codec says where a frame ends and what it means; `PiDevice`
 joins them: one request at a time, bounded by a deadline, stale bytes dropped first, USB-HID
@@ -212,20 +214,6 @@ class PiDevice(ABC, Generic[ContextT]):
     def table(self, command: str) -> FieldTable:
         return self.lookup(command).fields
 
-    def current_lists(self, commands: tuple[str, ...]) -> list[dict[str, Value] | None]:
-        """The charge currents the unit offers (`commands`: its max and max-utility lists),
-        None for a list it does not answer (older firmware): that setting keeps static bounds."""
-        lists: list[dict[str, Value] | None] = []
-        for command in commands:
-            try:
-                lists.append(self.query(command).values)
-            except ProtocolError as exc:
-                logger(type(self).__module__).info(
-                    "%s: %s unsupported (%s); current settings use static bounds", self.id, command, exc
-                )
-                lists.append(None)
-        return lists
-
     def identify(self, values: Mapping[str, Value]) -> Identity:
         """Serial number, firmware and model, asked once; and the ratings, so settings get
         this unit's own bounds from the start. A command the unit does not answer is skipped."""
@@ -376,7 +364,64 @@ def allow_listed(
     return found
 
 
-class AllowListDevice(PiDevice[ContextT]):
+class RatedDevice(PiDevice[ContextT]):
+    """A family whose settings are bounded by the unit's own answers (its context): a ratings
+    query (`RATINGS`), which a write's read-back repeats, and what the unit offers (`offers`:
+    its charge-current lists, setting ranges), which no setting changes. Both are asked once
+    and cached; a read-back of the ratings refits the context (`refit`)."""
+
+    #: The family's: the query the context is built from (and the read-back that refits it).
+    RATINGS: str
+    #: The family's: the lists of what the unit offers, in `context_from`'s order.
+    OFFERED: tuple[str, ...] = ()
+    #: The offers as the context was last asked with: `refit` builds on them.
+    _offered: tuple[Mapping[str, Value] | None, ...] = ()
+
+    @abstractmethod
+    def context_from(self, ratings: Mapping[str, Value], *offers: Mapping[str, Value] | None) -> ContextT:
+        """The family's context from decoded ratings and offers, in `OFFERED`'s order (SettingError
+        if the ratings lack what it needs)."""
+        ...
+
+    def ratings(self) -> Mapping[str, Value]:
+        """The ratings query's values, as the context is asked (not as read back)."""
+        return self.query(self.RATINGS).values
+
+    def offers(self) -> tuple[Mapping[str, Value] | None, ...]:
+        """The lists the unit offers (`OFFERED`: its charge currents), None for a list it does
+        not answer (older firmware): that setting keeps static bounds."""
+        lists: list[Mapping[str, Value] | None] = []
+        for command in self.OFFERED:
+            try:
+                lists.append(self.query(command).values)
+            except ProtocolError as exc:
+                logger(type(self).__module__).info(
+                    "%s: %s unsupported (%s); current settings use static bounds", self.id, command, exc
+                )
+                lists.append(None)
+        return tuple(lists)
+
+    def context(self, *, refresh: bool = False) -> ContextT:
+        """The unit's ratings and offers that bound settings, asked once and cached."""
+        if self._context is None or refresh:
+            ratings = self.ratings()
+            self._offered = self.offers()
+            self._context = self.context_from(ratings, *self._offered)
+        return self._context
+
+    def refit(self, command: str, values: dict[str, Value]) -> None:
+        """The context from a read-back of the ratings and the offers as first asked (they do not
+        change with settings: kept): no second round of queries per write (at 2400 baud each
+        costs ~0.5 s)."""
+        if command != self.RATINGS or self._context is None:
+            return
+        try:
+            self._context = self.context_from(values, *self._offered)
+        except SettingError:
+            self._context = None  # asked again before the next write
+
+
+class AllowListDevice(RatedDevice[ContextT]):
     """A family whose codec carries settings and actions (`SetterCodec`): settings fitted to
     the unit once its ratings are known, destructive actions off unless enabled, a button's
     payload checked before any I/O, setter text and read-back from the codec."""
