@@ -325,3 +325,58 @@ def test_a_stuck_poll_shows_as_stalled() -> None:
         await asyncio.wait_for(task, 5)
 
     asyncio.run(scenario())
+
+
+def test_a_steady_breaker_keeps_probing_at_its_period_before_it_escalates() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(2, 30.0, lambda: now[0], max_reset_timeout=300.0, steady_for=100.0)
+    breaker.record_failure()
+    breaker.record_failure()  # opens at 0: the outage begins
+    waits = []
+    for _ in range(7):
+        opened = now[0]
+        while not breaker.allow():
+            now[0] += 1.0
+        waits.append(now[0] - opened)
+        breaker.record_failure()
+    # probes at 30, 60, 90 fail inside the steady 100 s; the one at 120 is past it and doubles
+    assert waits == [30.0, 30.0, 30.0, 30.0, 60.0, 120.0, 240.0]
+
+
+@pytest.mark.parametrize("duration", [0.0, 0.3, 0.9])
+def test_a_per_poll_breaker_probes_at_every_slot_so_a_device_back_is_read_within_one_poll(duration: float) -> None:
+    """Three commands a slot, each failed call taking `duration`: while the device is away one
+    probe goes out per slot (not one per command, not every other slot), and the first slot
+    after it is back reads it."""
+    every = 2.0
+    back_at = 15.0
+    t = FakeTime(horizon=1e9)
+    calls: list[tuple[float, str]] = []
+
+    async def fetch(command: str) -> str:
+        calls.append((round(t.now, 6), command))
+        if t.now < back_at:
+            t.now += duration
+            raise DeviceTimeout("away")
+        if t.now > back_at + every:
+            t.stop.set()
+        return "ok"
+
+    poller = Poller(
+        "inv",
+        [Schedule(c, every) for c in ("QPIGS", "QMOD", "QPIWS")],
+        fetch,
+        lambda c, v: None,
+        retries=0,
+        breaker=CircuitBreaker.per_poll(every, failure_threshold=3, clock=t.clock),
+        clock=t.clock,
+        sleep=t.sleep,
+    )
+    run(poller, t)
+    # the first slot's three failures open it (slow ones run into the second slot's time)
+    while_open = [at for at, _ in calls if 4.0 <= at < back_at]
+    slots = [2.0 * k for k in range(2, 8)]  # 4, 6, … 14
+    assert [min(a for a in while_open if s <= a < s + every) for s in slots] == slots
+    assert len(while_open) == len(slots)  # one probe a slot
+    first_ok = min(at for at, _ in calls if at >= back_at)
+    assert first_ok - back_at <= every

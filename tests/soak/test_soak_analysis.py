@@ -26,7 +26,7 @@ def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> Non
 
 
 def test_faults_do_not_overlap_and_end_inside_the_window() -> None:
-    for profile, window in ((FULL, 1800.0), (SHORT, 150.0)):
+    for profile, window in ((FULL, 1800.0), (SHORT, 192.0)):
         events = plan(3, window, TARGETS, profile)
         for a, b in itertools.pairwise(events):
             assert a.ends + profile.settle <= b.at + 0.2
@@ -34,11 +34,14 @@ def test_faults_do_not_overlap_and_end_inside_the_window() -> None:
 
 
 def test_every_kind_is_scheduled_and_the_full_profile_hits_every_target() -> None:
-    assert {e.kind for e in plan(1, 150, TARGETS, SHORT)} == set(Kind)
+    short = plan(1, 192, TARGETS, SHORT)
+    assert {e.kind for e in short} == set(Kind)
+    assert {e.target for e in short if e.kind is Kind.UNPLUG} == set(TARGETS.tcp_simulators)
+    assert len([e for e in short if e.kind is Kind.READER_KILL]) == 1
     full = plan(1, 1800, TARGETS, FULL)
     assert {e.target for e in full if e.kind is Kind.UNPLUG} == set(TARGETS.tcp_simulators)
     assert {e.target for e in full if e.kind is Kind.READER_KILL} == set(TARGETS.readers)
-    assert needed(TARGETS, SHORT) <= 150 < needed(TARGETS, FULL)
+    assert needed(TARGETS, SHORT) <= 192 < needed(TARGETS, FULL)
 
 
 def state(device: str, second: float, arrived: float | None = None, **numbers: float) -> State:

@@ -83,6 +83,13 @@ class MqttCounters:
 RECONNECT_MAX_DELAY = 5.0
 
 
+def reconnect_delay_for(poll_seconds: float) -> float:
+    """The reconnect cap of a client that publishes every `poll_seconds`: at least two attempts
+    per poll, so the first poll after a broker restart goes out live (the soak's recovery rule:
+    within one poll interval), and never less often than RECONNECT_MAX_DELAY."""
+    return max(0.2, min(RECONNECT_MAX_DELAY, poll_seconds / 2))
+
+
 class MqttClient:
     """A persistent, spooling MQTT client for one device or one service (see module doc)."""
 
@@ -148,7 +155,7 @@ class MqttClient:
             self._client.will_set(will_topic, "offline", qos=1, retain=True)
         # Jitter: each client starts its backoff at a random point so a fleet restarted with
         # the broker does not reconnect in lock-step; paho doubles it up to the cap.
-        first = reconnect_min_delay * random.uniform(0.5, 1.5)
+        first = min(reconnect_min_delay * random.uniform(0.5, 1.5), reconnect_max_delay)
         self._client.reconnect_delay_set(min_delay=first, max_delay=reconnect_max_delay)  # type: ignore[arg-type]
         self._client.max_inflight_messages_set(REPLAY_WINDOW)
         # An exception escaping a callback would end paho's network thread for good (no more

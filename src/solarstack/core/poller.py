@@ -61,10 +61,11 @@ class CircuitBreaker:
     """closed → open after `failure_threshold` consecutive failures → half-open after
     `reset_timeout` seconds → closed on a success, open again on a failure.
 
-    With `max_reset_timeout`, each failed half-open probe doubles the wait, up to that: a
-    device back after a short outage is read again within `reset_timeout`, one that stays
-    away (a DTU at night, a weather API down for hours) is probed rarely. A success starts
-    the next outage at `reset_timeout` again."""
+    With `max_reset_timeout`, a failed half-open probe doubles the wait, up to that, once the
+    outage has lasted `steady_for` seconds: a device back after a short outage (an unplugged
+    cable, a WiFi drop, a rebooting DTU) is read again at the next probe, one that stays away
+    (a DTU at night, a weather API down for hours) is probed rarely. A success starts the next
+    outage at `reset_timeout` again. `per_poll()` builds the usual one."""
 
     def __init__(
         self,
@@ -73,14 +74,34 @@ class CircuitBreaker:
         clock: Clock = time.monotonic,
         *,
         max_reset_timeout: float | None = None,
+        steady_for: float = 0.0,
     ) -> None:
         self.failure_threshold = failure_threshold
         self.base_reset_timeout = self.reset_timeout = reset_timeout
         self.max_reset_timeout = max(reset_timeout, max_reset_timeout or reset_timeout)
+        self.steady_for = steady_for
         self._clock = clock
         self._failures = 0
         self._opened_at = 0.0
+        self._outage_began = 0.0  # when it last opened from closed
         self._state = BreakerState.CLOSED
+
+    @classmethod
+    def per_poll(
+        cls,
+        every: float,
+        failure_threshold: int = 5,
+        clock: Clock = time.monotonic,
+        *,
+        max_reset_timeout: float | None = None,
+        steady_for: float = 0.0,
+    ) -> CircuitBreaker:
+        """A breaker for a device polled every `every` seconds whose probe goes out at the next
+        scheduled poll: one attempt per poll slot while the device is away, so a device that
+        comes back is read within one poll interval. The reset is half an interval, not a whole
+        one: the next slot comes one interval after the failed poll *began*, which is less than
+        one after the breaker opened at its end (a whole interval would skip to the slot after)."""
+        return cls(failure_threshold, every / 2, clock, max_reset_timeout=max_reset_timeout, steady_for=steady_for)
 
     @property
     def state(self) -> BreakerState:
@@ -99,11 +120,15 @@ class CircuitBreaker:
 
     def record_failure(self) -> None:
         self._failures += 1
-        if self._state is BreakerState.HALF_OPEN:  # the probe failed: wait longer next time
-            self.reset_timeout = min(self.max_reset_timeout, 2 * self.reset_timeout)
+        now = self._clock()
+        if self._state is BreakerState.HALF_OPEN:  # the probe failed: after a while, wait longer
+            if now - self._outage_began >= self.steady_for:
+                self.reset_timeout = min(self.max_reset_timeout, 2 * self.reset_timeout)
+        elif self._state is BreakerState.CLOSED and self._failures >= self.failure_threshold:
+            self._outage_began = now
         if self._state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
             self._state = BreakerState.OPEN
-            self._opened_at = self._clock()
+            self._opened_at = now
 
 
 class PollObserver(Protocol):
@@ -157,7 +182,7 @@ class Poller(Generic[T]):
         self.retries = retries
         self.backoff = backoff
         self.timeout = timeout
-        self.breaker = breaker or CircuitBreaker(clock=clock)
+        self.breaker = breaker or CircuitBreaker.per_poll(min(s.every for s in self.schedules), clock=clock)
         self.available: bool | None = None  # None until the first poll decided it
         # clock() when the loop last came round (after a poll or a wait): a stale heartbeat
         # means polls are stuck (a link call that never returns), which /ready reports

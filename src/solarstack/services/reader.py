@@ -62,7 +62,7 @@ from solarstack.core.errors import ConfigError, SettingError, SolarstackError, T
 from solarstack.core.fields import Field, FieldTable, Reading, Value
 from solarstack.core.health import Readiness
 from solarstack.core.metrics import ServiceMetrics
-from solarstack.core.mqtt import MqttClient
+from solarstack.core.mqtt import MqttClient, reconnect_delay_for
 from solarstack.core.poller import CircuitBreaker, Poller, Schedule
 from solarstack.core.ratelimit import TokenBucket
 from solarstack.core.settings import CommonSettings
@@ -234,6 +234,7 @@ class DeviceReader:
             will_topic=self._availability,
             spool_dir=Path(settings.state_dir) / "spool",
             on_connect=self._on_connect,
+            reconnect_max_delay=reconnect_delay_for(fastest),
         )
         self.poller: Poller[Reading] = Poller(
             device.id,

@@ -8,7 +8,8 @@ service of the registry in services/registry.py, Prometheus), with these changes
   simulator that takes them; the house sensor's in-reader fake bus gets `fake_speed`), and the
   readers poll every `--poll` wall seconds (`<READER>_POLL_SECONDS` and `<READER>_INTERVAL_SECONDS`
   for every reader of the registry — each knows one of the two —, and the BMS URL's `poll=`);
-  their breakers probe again after one poll, so a device that comes back is read at once;
+  nothing else is tuned: the breakers' probes and the MQTT reconnects follow the poll by their
+  shipped defaults (probe at the next poll; reconnect at least twice a poll);
 - one more device: a second PI30 inverter on a pty (`inverter_pty`), so unplug is also tried
   the way a USB adapter does it (the pty hangs up, a new one appears behind the same link);
 - the sink: Debian's InfluxDB 1.6 when installed (writes idempotent on (device, ts), as in
@@ -179,7 +180,6 @@ class Soak:
             # HOYMILES_INTERVAL_SECONDS, …); a variable a reader does not know is ignored.
             upper = service.name.upper()
             env[f"{upper}_POLL_SECONDS"] = env[f"{upper}_INTERVAL_SECONDS"] = poll
-            env[f"{upper}_BREAKER_RESET_SECONDS"] = poll
             env[f"{upper}_TIMEOUT"] = f"{max(1.0, o.poll):g}"  # a loopback device answers in ms
             env[f"{upper}_RETRIES"] = "1"
             if service.name == "bms":  # the BMS reader's poll is a device-URL option

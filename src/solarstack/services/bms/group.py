@@ -23,7 +23,7 @@ from pathlib import Path
 from solarstack import __version__
 from solarstack.core import catalog, discovery
 from solarstack.core.fields import Field, FieldTable, Kind, Value
-from solarstack.core.mqtt import MqttClient
+from solarstack.core.mqtt import MqttClient, reconnect_delay_for
 from solarstack.core.settings import CommonSettings
 from solarstack.core.topics import Topics
 from solarstack.services.reader import DeviceReader, iso
@@ -133,6 +133,7 @@ class BatteryGroup:
             will_topic=self.topics.availability(group_id),
             spool_dir=Path(settings.state_dir) / "spool",
             on_connect=self._on_connect,
+            reconnect_max_delay=reconnect_delay_for(every),
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last: dict[str, Value] = {}

@@ -41,6 +41,8 @@ METRICS_PORT, LOG_LEVEL, LOG_FORMAT."""
 
 #: The longest a silent DTU is left alone before one probe (at night: a probe, not a storm).
 NIGHT_PROBE_SECONDS = 300.0
+#: How long into an outage the DTU is still probed at every poll, before probes thin out.
+STEADY_PROBE_SECONDS = 600.0
 
 
 def plan_for(settings: HoymilesSettings) -> Plan:
@@ -48,8 +50,11 @@ def plan_for(settings: HoymilesSettings) -> Plan:
     return Plan(
         schedules=[Schedule("realdata", every)],
         retries=settings.hoymiles_retries,
-        # probed again after one interval, then less and less often up to every 5 minutes
-        breaker=CircuitBreaker(2, every, max_reset_timeout=max(NIGHT_PROBE_SECONDS, every)),
+        # probed at every poll for the first minutes of an outage (a WiFi drop, a DTU
+        # rebooting), then less and less often, up to every 5 minutes (dark at night)
+        breaker=CircuitBreaker.per_poll(
+            every, 2, max_reset_timeout=max(NIGHT_PROBE_SECONDS, every), steady_for=STEADY_PROBE_SECONDS
+        ),
     )
 
 

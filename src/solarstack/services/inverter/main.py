@@ -45,11 +45,15 @@ async def serve(settings: InverterSettings, stop: asyncio.Event) -> None:
         pairs = settings.schedule() or device.schedule(
             settings.inverter_poll_seconds, settings.inverter_slow_poll_seconds
         )
+        schedules = [Schedule(command, every) for command, every in pairs]
+        failures, reset = settings.inverter_breaker_failures, settings.inverter_breaker_reset_seconds
         return Plan(
-            schedules=[Schedule(command, every) for command, every in pairs],
+            schedules=schedules,
             allow_settings=settings.inverter_allow_settings,
             retries=settings.inverter_retries,
-            breaker=CircuitBreaker(settings.inverter_breaker_failures, settings.inverter_breaker_reset_seconds),
+            breaker=CircuitBreaker(failures, reset)
+            if reset is not None
+            else CircuitBreaker.per_poll(min(s.every for s in schedules), failures),
         )
 
     await serve_readers("inverter", settings, devices, plan, stop)

@@ -36,8 +36,10 @@ class InverterSettings(CommonSettings):
     inverter_breaker_failures: int = Field(
         5, ge=1, description="failed polls in a row that mark the inverter offline (circuit breaker opens)"
     )
-    inverter_breaker_reset_seconds: float = Field(
-        30.0, gt=0, description="seconds before an open breaker probes the inverter again"
+    inverter_breaker_reset_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="seconds before an open breaker probes the inverter again (default: at the next live poll)",
     )
     inverter_allow_settings: bool = Field(True, description="accept setting changes over MQTT (allow-listed)")
     inverter_allow_destructive: bool = Field(

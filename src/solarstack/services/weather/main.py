@@ -72,8 +72,9 @@ async def serve(settings: WeatherSettings, stop: asyncio.Event) -> None:
         return Plan(
             schedules=[Schedule(command, s) for command, s in device.schedule(every, every)],
             retries=settings.weather_retries,
-            # a fetch again after one interval, then less and less often (an API down for hours)
-            breaker=CircuitBreaker(5, every, max_reset_timeout=max(600.0, every)),
+            # a fetch at every poll for the first ten minutes of an outage, then less and less
+            # often (an API down for hours)
+            breaker=CircuitBreaker.per_poll(every, 5, max_reset_timeout=max(600.0, every), steady_for=600.0),
             mark_stale=True,
         )
 
