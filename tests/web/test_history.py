@@ -257,3 +257,44 @@ def test_ring_buffer_averages_into_steps_for_long_ranges() -> None:
 def test_step_keeps_a_chart_under_500_points(hours: int, step: int) -> None:
     assert choose_step(0, hours * 3600) == step
     assert hours * 3600 / step <= MAX_POINTS
+
+
+@pytest.mark.parametrize("points", [100, RingHistory.WHOLE_UP_TO + 1])  # allocated whole, and grown
+def test_ring_buffer_wraps_keeping_the_last_points_in_order(points: int) -> None:
+    ring = RingHistory(points=points)
+    base = 1767225600
+    total = points * 2 + 37  # wrapped twice and then some
+    for i in range(total):
+        ring.record("d", {"a": float(i)}, now=base + i)
+        if i == points // 2:  # half full: everything from the first, in order
+            assert ring.earliest("d") == base
+            last = max(0, i - 59)  # the newest minute (or all): raw points, not averaged
+            half = ring.query("d", {"a": None}, base + last, base + i)
+            assert half.series["a"] == [(float(base + k), float(k)) for k in range(last, i + 1)]
+    assert ring.earliest("d") == base + total - points
+    ring.record("d", {"a": -1.0}, now=base + total - 2)  # a replay after wrapping: dropped
+    kept = ring.query("d", {"a": None}, base, base + 60)  # a short range: raw points
+    assert kept.series["a"] == []  # long gone
+    newest = ring.query("d", {"a": None}, base + total - 60, base + total)
+    assert newest.series["a"] == [(float(base + k), float(k)) for k in range(total - 60, total)]
+
+
+def test_the_fallback_ring_costs_16_bytes_a_point_and_is_allocated_whole() -> None:
+    """The web's memory: the fallback beside Prometheus holds FALLBACK_POINTS of every field,
+    allocated when the field first appears, so a worker does not creep up as it fills."""
+    import tracemalloc
+
+    ring = RingHistory(points=FALLBACK_POINTS)
+    fields = {f"f{n}": 1.0 for n in range(200)}
+    tracemalloc.start()
+    try:
+        ring.record("d", fields, now=1767225600)
+        first, _ = tracemalloc.get_traced_memory()
+        for i in range(1, FALLBACK_POINTS * 2):
+            ring.record("d", fields, now=1767225600 + i)
+        full, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    per_point = first / (len(fields) * FALLBACK_POINTS)
+    assert 16 <= per_point < 18, per_point  # two doubles, plus each field's ring and key
+    assert full - first < 0.01 * first, (first, full)  # filled and wrapped twice: no growth

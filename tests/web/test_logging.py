@@ -1,4 +1,4 @@
-"""`solarstack run web` (gunicorn gthread, two workers) logs through core/log.py: with
+"""`solarstack run web` (gunicorn gthread, here with two workers) logs through core/log.py: with
 LOG_FORMAT=json every line it writes — gunicorn's master and workers, the web's own
 loggers — is one JSON object, and text mode keeps the shared text format."""
 
@@ -18,7 +18,7 @@ def lines(server: WebServer) -> list[str]:
 
 def test_json_log_format_gives_one_json_object_per_line(mosquitto: Any, site: DemoSite, tmp_path: Path) -> None:
     # No token and no password: the start-up warning. LOG_LEVEL=INFO: gunicorn's own lines too.
-    server = WebServer(mosquitto, tmp_path, LOG_FORMAT="json", LOG_LEVEL="INFO", WEB_API_TOKEN="")
+    server = WebServer(mosquitto, tmp_path, "--workers", "2", LOG_FORMAT="json", LOG_LEVEL="INFO", WEB_API_TOKEN="")
     try:
         server.wait_ready(devices=4)
         # a worker's feed logs a catalogue it cannot read

@@ -95,7 +95,7 @@ class Browser:
 
 @pytest.fixture
 def two_workers(mosquitto: Any, site: DemoSite, tmp_path: Path) -> Any:
-    server = WebServer(mosquitto, tmp_path, WEB_PASSWORD="right-one")
+    server = WebServer(mosquitto, tmp_path, "--workers", "2", WEB_PASSWORD="right-one")
     server.wait_ready(devices=4)
     yield server
     server.stop()

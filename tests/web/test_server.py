@@ -123,10 +123,10 @@ def test_many_stream_clients_and_clean_shutdown(web_server: WebServer, site: Dem
 
 
 def test_login_session_works_across_workers(mosquitto: Any, site: DemoSite, tmp_path: Path) -> None:
-    """Two workers (the default) must share the session key, or a login would work on one only."""
+    """Two workers must share the session key, or a login would work on one only."""
     # A command limit well above the 12 sent: they may all land on one worker, whose own bucket
     # holds 10 (the limit is tested in test_api.py; here only the shared session is).
-    server = WebServer(mosquitto, tmp_path, WEB_PASSWORD="pw", WEB_COMMAND_RATE="600")
+    server = WebServer(mosquitto, tmp_path, "--workers", "2", WEB_PASSWORD="pw", WEB_COMMAND_RATE="600")
     try:
         server.wait_ready(devices=4)
         http = requests.Session()

@@ -1,4 +1,4 @@
-"""Issue 8, item 8: live streams must not starve the API — through real gunicorn (two workers).
+"""Issue 8, item 8: live streams must not starve the API — through real gunicorn (the default: one worker).
 
 One address opens 1,000 `/api/stream` connections and keeps them; meanwhile a poller reads
 `/api/data` on fresh connections, as a Home Assistant REST sensor does. The stream caps
@@ -20,7 +20,7 @@ import requests
 from web_support import DemoSite, WebServer, wait_for
 
 FLOOD = 1000
-WORKERS = 2
+WORKERS = 1  # `solarstack run web`'s default
 PER_CLIENT = 8  # WEB_STREAMS_PER_CLIENT default
 P99_BOUND = 0.100
 

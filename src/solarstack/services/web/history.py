@@ -17,7 +17,7 @@ import math
 import re
 import threading
 import time
-from collections import deque
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,13 +79,61 @@ def state_time(state: Mapping[str, Any], default: float) -> float:
     return default
 
 
+class _Ring:
+    """One field's last `capacity` points, oldest first, in two flat arrays of doubles: 16 bytes
+    a point where a deque of (ts, value) tuples takes ~110 — at a few hundred fields and a few
+    hundred points each, the ring was most of a worker's memory. A small ring is allocated whole
+    when its field first appears, so a worker's memory does not creep up as it fills."""
+
+    __slots__ = ("_capacity", "_head", "_size", "_ts", "_values")
+
+    def __init__(self, capacity: int, *, whole: bool) -> None:
+        zeros = bytes(8 * capacity) if whole else b""
+        self._ts = array("d", zeros)
+        self._values = array("d", zeros)
+        self._head = 0  # the oldest point's index once full
+        self._size = 0
+        self._capacity = capacity
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, ts: float, value: float) -> None:
+        if self._size < self._capacity:
+            i = self._size
+            if i < len(self._ts):
+                self._ts[i], self._values[i] = ts, value
+            else:
+                self._ts.append(ts)
+                self._values.append(value)
+            self._size += 1
+        else:
+            self._ts[self._head], self._values[self._head] = ts, value
+            self._head = (self._head + 1) % self._capacity
+
+    def first_ts(self) -> float:
+        return self._ts[self._head]
+
+    def last_ts(self) -> float:
+        return self._ts[(self._head + self._size - 1) % self._capacity]
+
+    def points(self) -> list[Point]:
+        h, n = self._head, self._size
+        ts = self._ts[h:n] + self._ts[:h]
+        values = self._values[h:n] + self._values[:h]
+        return list(zip(ts, values, strict=True))
+
+
 class RingHistory:
     """The last `points` values of every numeric field, per device, in memory."""
+
+    #: Rings up to this many points are allocated whole (32 KiB a field).
+    WHOLE_UP_TO = 2048
 
     def __init__(self, points: int = 20000) -> None:
         self._points = points
         self._lock = threading.Lock()
-        self._series: dict[tuple[str, str], deque[Point]] = {}
+        self._series: dict[tuple[str, str], _Ring] = {}
 
     def record(self, device: str, state: Mapping[str, Any], now: float | None = None) -> None:
         ts = state_time(state, now if now is not None else datetime.now().timestamp())
@@ -95,21 +143,22 @@ class RingHistory:
                     continue
                 series = self._series.get((device, key))
                 if series is None:
-                    series = self._series[(device, key)] = deque(maxlen=self._points)
-                if series and ts <= series[-1][0]:
+                    whole = self._points <= self.WHOLE_UP_TO
+                    series = self._series[(device, key)] = _Ring(self._points, whole=whole)
+                if series and ts <= series.last_ts():
                     continue  # a replayed or duplicate reading: keep the series ordered
-                series.append((ts, float(value)))
+                series.append(ts, float(value))
 
     def earliest(self, device: str) -> float | None:
         with self._lock:
-            firsts = [s[0][0] for (d, _), s in self._series.items() if d == device and s]
+            firsts = [s.first_ts() for (d, _), s in self._series.items() if d == device and s]
         return min(firsts, default=None)
 
     def query(self, device: str, fields: Wanted, start: float, end: float) -> HistoryResult:
         step = choose_step(start, end)
         result = HistoryResult(start, end, step, "memory")
         with self._lock:
-            copies = {f: list(self._series.get((device, f), ())) for f in fields}
+            copies = {f: s.points() if (s := self._series.get((device, f))) else [] for f in fields}
         for name, points in copies.items():
             result.series[name] = _bucket([p for p in points if start <= p[0] <= end], step)
         return result

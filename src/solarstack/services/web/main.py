@@ -182,10 +182,14 @@ def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="solarstack run web", description="the web UI (gunicorn gthread)")
     parser.add_argument("--port", type=int, help="override WEB_PORT")
     parser.add_argument("--host", help="override WEB_HOST")
-    # Two workers use both cores of a small machine (measured: 2,400 -> 6,000 req/s on
-    # /api/data, p99 56 -> 29 ms); each is a complete app with its own subscriber and store.
+    # One worker by default: a home's few tabs are far below one worker's 2,400 req/s on
+    # /api/data, and a second costs ~13 MB on a Pi whose stack aims at 250 MB. Two use both
+    # cores of a small machine (6,000 req/s, p99 56 -> 29 ms) where many people watch.
     parser.add_argument(
-        "--workers", type=int, default=2, help="gunicorn worker processes; each runs its own MQTT subscriber and store"
+        "--workers",
+        type=int,
+        default=1,
+        help="gunicorn worker processes (default 1); each runs its own MQTT subscriber and store",
     )
     args = parser.parse_args(argv)
     settings = load(WebSettings)
@@ -205,5 +209,27 @@ def run(argv: list[str]) -> int:
     setup_logging(settings.log_level, settings.log_format)
     if settings.web_api_token is None and settings.web_password is None:
         log.warning("neither WEB_API_TOKEN nor WEB_PASSWORD is set: every command will be refused")
-    _server(settings, max(1, args.workers)).run()
+    server = _server(settings, max(1, args.workers))
+    _share_with_workers()
+    server.run()
     return 0
+
+
+def _share_with_workers() -> None:
+    """Import in the master what every worker's `build()` imports, then freeze the GC, so the
+    workers inherit those modules copy-on-write instead of each loading its own (the soak's
+    footprint: ~10 MB less per worker). Importing starts nothing: no thread, no socket (app.py
+    and the modules `build()` uses promise that). `gc.freeze()` keeps the collector from writing
+    to the inherited objects' headers, which would copy their pages into every worker."""
+    import gc
+
+    import solarstack.core.mqtt
+    import solarstack.core.topics
+    import solarstack.services.web.app
+    import solarstack.services.web.control
+    import solarstack.services.web.feed
+    import solarstack.services.web.history
+    import solarstack.services.web.store  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
