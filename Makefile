@@ -10,7 +10,7 @@ help:
 	@echo "make demo   run the whole stack locally with simulated devices (no Docker)"
 	@echo "make test   run the test suite (installs what it needs)"
 	@echo "make bench  print benchmark figures and ratios"
-	@echo "make soak [SEED=N HOURS=24 SPEED=48]  a faulted simulated day, report in artifacts/soak/"
+	@echo "make soak [SEED=N HOURS=24 SPEED=30 HA=venv]  a faulted simulated day, report in artifacts/soak/"
 	@echo "make lint   ruff + mypy"
 	@echo "make env    write .env for docker compose, every secret random (never overwrites one)"
 	@echo "make dashboards  regenerate grafana/dashboards/*.json from grafana/build.py"
@@ -44,9 +44,10 @@ bench: deps install
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
 # The whole simulated stack through a faulted day, sped up (docs/soak.md): prints the seed and the
-# report, saves it with a plot under artifacts/soak/; `make soak SEED=…` repeats a fault schedule.
+# report, saves it with a plot under artifacts/soak/; `make soak SEED=…` repeats a fault schedule;
+# `HA=<venv>` attaches a real Home Assistant (tests/discovery/install_ha.sh 2025.4 builds one).
 soak: deps install
-	$(PY) -m solarstack.soak $(if $(SEED),--seed $(SEED)) $(if $(HOURS),--hours $(HOURS)) $(if $(SPEED),--speed $(SPEED)) $(if $(POLL),--poll $(POLL))
+	$(PY) -m solarstack.soak $(if $(SEED),--seed $(SEED)) $(if $(HOURS),--hours $(HOURS)) $(if $(SPEED),--speed $(SPEED)) $(if $(POLL),--poll $(POLL)) $(if $(HA),--ha $(HA))
 
 # `make demo UNITS=3`: a parallel inverter system of three units
 demo: deps install

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from solarstack.core.errors import ConfigError, CrcError, FrameError, ProtocolError
-from solarstack.core.fields import UNITS, Kind
+from solarstack.core.fields import NO_STATISTICS, UNITS, Kind
 from solarstack.protocols import daly, jk02, jkserial, vedirect
 
 NO_JK_ALARMS = {f"alarm_{name}": False for name in jk02.ERROR_BITS}
@@ -486,8 +486,8 @@ def test_tables_are_well_formed(table: tuple) -> None:  # type: ignore[type-arg]
     assert len(keys) == len(set(keys)), "duplicate keys"
     for f in table:
         assert f.unit is None or f.unit in UNITS, f"{f.key}: unit {f.unit!r}"
-        if f.unit in ("kWh", "Wh"):
-            assert f.state_class in ("total_increasing", "total"), f.key
+        if f.unit in ("kWh", "Wh"):  # a meter, or no statistics at all: never a measurement (HA refuses it)
+            assert f.state_class in ("total_increasing", "total", NO_STATISTICS), f.key
         if f.kind is Kind.ARRAY:
             assert f.key.endswith("s"), f.key
 

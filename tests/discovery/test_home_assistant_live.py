@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ha_live import HomeAssistant
 from ha_venv import ha_python
 
 from solarstack.core.discovery import DeviceInfo, build_discovery, with_removals
@@ -23,6 +22,7 @@ from solarstack.core.fields import Field, Kind, Setting
 from solarstack.core.mqtt import MqttClient
 from solarstack.core.settings import CommonSettings
 from solarstack.protocols.pi30.energy import PI30_COUNTERS
+from solarstack.soak.homeassistant import HomeAssistant
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

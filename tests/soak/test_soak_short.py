@@ -2,11 +2,12 @@
 
 The same harness as `make soak` (src/solarstack/soak/, docs/soak.md) with the SHORT profile:
 1.6 simulated hours at 30x (3.2 min of faults: every kind once, every simulator unplugged),
-every reader polling every 2 s (a simulated minute). It asserts what the full run reports: nothing lost, nothing doubled, every reader back
-within one poll after each fault, energy totals never decreasing and agreeing with the plant's
-own integral (within 1 % once six simulated hours are covered, which a run this short does not
-reach: within 5 % here, enough to catch a counter off by a poll or by the speed-up). The report
-and plot land in artifacts/soak/ like a full run's.
+every reader polling every 2 s (a simulated minute). It asserts what the full run reports:
+nothing lost, nothing doubled, every reader back within one poll after each fault, energy
+totals never decreasing and agreeing with the plant's own integral (within 1 % once six
+simulated hours are covered, which a run this short does not reach: within 5 % here, enough to
+catch a counter off by a poll or by the speed-up). The report and plot land in artifacts/soak/
+like a full run's.
 
 Within one poll holds for a broker restart too (a reader retries the broker at least twice a
 poll: core/mqtt.py `reconnect_delay_for`) and for every reader's device coming back (breakers

@@ -100,6 +100,10 @@ def test_state_catalogue_and_discovery(mosquitto: Any, reader: subprocess.Popen[
         assert len(cmps) < 30, sorted(cmps)
         forecast = cmps["pv_forecast_today"]
         assert forecast["unit_of_meas"] == "kWh" and forecast["json_attr_t"] == "solarstack/weather/state"
+        # a forecast is no meter: no state class, so HA keeps no sum of it and its Energy
+        # dashboard does not offer it (a measured kWh total would have one)
+        assert forecast["dev_cla"] == "energy" and "stat_cla" not in forecast
+        assert fields["pv_forecast_today"]["state_class"] is None
         assert forecast["exp_aft"] == int(3 * INTERVAL + 60) and cmps["temperature"]["exp_aft"] == forecast["exp_aft"]
         # HA renders the attributes template against the state: the series arrive as lists
         attrs = json.loads(jinja2.Environment().from_string(forecast["json_attr_tpl"]).render(value_json=now))

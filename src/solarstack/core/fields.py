@@ -67,13 +67,20 @@ UNITS: Mapping[str, Unit] = {
 }
 
 
+#: `Field.state_class` of a number HA must keep no statistics of: a forecast in kWh is neither a
+#: meter ("total": HA would sum its ups and downs and offer it to the Energy dashboard) nor a
+#: measurement (which HA refuses for energy). HA's own forecast integrations give it none too.
+NO_STATISTICS = ""
+
+
 class Field(NamedTuple):
     """One value a device reports.
 
     `pos` is the token index for ASCII protocols or the byte offset for binary ones;
     `fmt` is the struct format for binary ones. `bit` picks one character of a bit
     string (index from the left) or one bit of an integer. `options` maps raw text to
-    an enum label. `state_class` None means "not a measurement" (text, enums, flags).
+    an enum label. `state_class` None means "a measurement" for a number and nothing for
+    text, enums and flags; `NO_STATISTICS` means no state class for a number either.
     """
 
     key: str
@@ -123,7 +130,7 @@ class Field(NamedTuple):
     @property
     def ha_state_class(self) -> str | None:
         if self.state_class is not None:
-            return self.state_class
+            return self.state_class or None  # NO_STATISTICS
         return "measurement" if self.numeric else None
 
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from solarstack.core.errors import ProtocolError
-from solarstack.core.fields import Field, FieldTable, Kind, Value
+from solarstack.core.fields import NO_STATISTICS, Field, FieldTable, Kind, Value
 
 PROTOCOL = "openmeteo"
 PATH = "/v1/forecast"
@@ -147,8 +147,15 @@ SERIES: FieldTable = (
 #: The PV forecast (when arrays are configured); per-plane irradiance rows are `tilted_field(name)`.
 PV: FieldTable = (
     Field("pv_forecast_power_now", unit="W", precision=0, group=F, label="PV forecast (this hour)"),
-    Field("pv_forecast_today", unit="kWh", state_class="total", precision=2, group=F, label="PV forecast today"),
-    Field("pv_forecast_tomorrow", unit="kWh", state_class="total", precision=2, group=F, label="PV forecast tomorrow"),
+    Field("pv_forecast_today", unit="kWh", state_class=NO_STATISTICS, precision=2, group=F, label="PV forecast today"),
+    Field(
+        "pv_forecast_tomorrow",
+        unit="kWh",
+        state_class=NO_STATISTICS,
+        precision=2,
+        group=F,
+        label="PV forecast tomorrow",
+    ),
     Field(
         "pv_forecast_power",
         kind=Kind.ARRAY,

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 
 from solarstack.core.errors import ConfigError, CrcError, FrameError
-from solarstack.core.fields import Field, FieldTable, Kind, Value
+from solarstack.core.fields import NO_STATISTICS, Field, FieldTable, Kind, Value
 
 CHECKSUM_LABEL = b"\r\nChecksum\t"
 MAX_BLOCK = 1024
@@ -59,6 +59,11 @@ def _energy(key: str, role: str | None = None) -> Field:
 def _today(key: str, role: str | None = None) -> Field:
     """A day's figure in 0.01 kWh."""
     return _f(key, "kWh", 0.01, state_class="total", role=role, group="energy", precision=2)
+
+
+def _yesterday(key: str) -> Field:
+    """Yesterday's figure in 0.01 kWh: a number that changes once a day, not a meter."""
+    return _f(key, "kWh", 0.01, state_class=NO_STATISTICS, group="energy", precision=2)
 
 
 def _id(key: str) -> Field:
@@ -117,7 +122,7 @@ LABELS: Mapping[str, Field] = {
     "H19": _energy("yield_total", role="pv_energy"),
     "H20": _today("yield_today", role="pv_energy_today"),
     "H21": _f("max_power_today", "W", 1.0, Kind.INT, group="pv", precision=0),
-    "H22": _today("yield_yesterday"),
+    "H22": _yesterday("yield_yesterday"),
     "H23": _f("max_power_yesterday", "W", 1.0, Kind.INT, diagnostic=True, group="pv", precision=0),
     "HSDS": _f("day_sequence", kind=Kind.INT, diagnostic=True, group="energy"),
     "ERR": _f("error_code", kind=Kind.INT, diagnostic=True, group="warnings"),  # 0 = no error

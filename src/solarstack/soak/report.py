@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from solarstack.soak.analysis import ANSWER_SLACK, Delivery, Drop, EnergyCheck, Recovery, RssSample, Slope
 
@@ -26,6 +26,17 @@ ENERGY_STABLE_HOURS = 6.0
 ENERGY_TOLERANCE_SHORT = 0.05
 #: RSS slope above which a service is flagged as growing (MB per simulated hour)
 RSS_SLOPE_LIMIT = 0.5
+
+
+class HaCheck(NamedTuple):
+    """Home Assistant's Energy dashboard after the run (`--ha`)."""
+
+    sensors: int  # energy sensors HA offers the dashboard
+    issues: dict[str, list[str]]  # entity_id -> what HA found wrong ({}: nothing)
+
+    @property
+    def ok(self) -> bool:
+        return self.sensors > 0 and not self.issues
 
 
 @dataclass
@@ -52,6 +63,7 @@ class Report:
     ours: list[str] = field(default_factory=list)  # solarstack's own services (the registry's)
     memory: tuple[float, float] = (0.0, 0.0)  # our services together: MB when the faults began, peak
     plot_path: Path | None = None
+    ha: HaCheck | None = None  # with --ha: Home Assistant's verdict on every energy sensor
 
     @property
     def worst_recovery(self) -> Recovery | None:
@@ -84,6 +96,7 @@ class Report:
             and self.recovered_within_poll
             and not self.drops
             and self.energy_ok
+            and (self.ha is None or self.ha.ok)
         )
 
     def summary(self) -> dict[str, Any]:
@@ -116,6 +129,7 @@ class Report:
             "bytes_written_per_hour": self.writes,
             "our_services_mb": {"at_start": self.memory[0], "peak": self.memory[1]},
             "unexpected_exits": self.unexpected,
+            "home_assistant": None if self.ha is None else self.ha._asdict(),
             "passed": self.passed,
         }
 
@@ -191,6 +205,12 @@ def render(r: Report) -> str:
             f"our services together ({', '.join(r.ours)}): {r.memory[0]:.0f} MB when the faults began,"
             f" {r.memory[1]:.0f} MB at the peak"
         )
+    if r.ha is not None:
+        lines.append(
+            f"Home Assistant: {r.ha.sensors} energy sensors; statistics and Energy dashboard validation"
+            f" {'clean' if not r.ha.issues else f'found {len(r.ha.issues)} with issues'}  [{_ok(r.ha.ok)}]"
+        )
+        lines += [f"  {entity or 'HA'}: {', '.join(issues)}" for entity, issues in sorted(r.ha.issues.items())[:10]]
     if r.unexpected:
         lines.append(f"unexpected exits ({len(r.unexpected)}): " + "; ".join(r.unexpected[:5]))
     if r.tap_bad:

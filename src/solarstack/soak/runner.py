@@ -48,8 +48,9 @@ from solarstack.core.log import setup_logging
 from solarstack.dev import _CLI, Child, Stack, allocate_ports, port_open, repo_root
 from solarstack.services.registry import SERVICES, SIMULATORS, readers
 from solarstack.soak import analysis
+from solarstack.soak.homeassistant import HomeAssistant, wait_for
 from solarstack.soak.probes import EnergyTruth, InfluxReader, Tap, VictoriaReader, rss_of_group, written_by_group
-from solarstack.soak.report import Report, plot, render
+from solarstack.soak.report import HaCheck, Report, plot, render
 from solarstack.soak.schedule import FULL, SHORT, Event, Kind, Profile, Targets, needed, plan
 
 log = logging.getLogger("solarstack.soak")
@@ -60,6 +61,15 @@ DATABASE = "solarstack"
 SAMPLE_EVERY = 2.0  # seconds between RSS and plant-energy samples
 READY_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 120.0  # seconds the sink may take to hold every published state after the run
+HA_EXTRA = "recorder:\nenergy:\n"  # configuration.yaml beyond the minimal one
+HA_SETTLE = 120.0  # seconds HA may take after the window to show every energy sensor again
+
+
+def _number(state: str | None) -> bool:
+    try:
+        return state is not None and float(state) == float(state)
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -74,6 +84,7 @@ class Options:
     sink: str = "auto"  # influxdb1 | victoria-metrics | auto
     warmup: float = 20.0  # wall seconds before the window opens (first polls, catalogues)
     plan_only: bool = False  # print the schedule, run nothing
+    ha: Path | None = None  # a Home Assistant venv: attach it, validate its energy statistics after
 
     @property
     def window(self) -> float:
@@ -151,6 +162,7 @@ class Soak:
     sink_kind: str = ""
     sink_url: str = ""
     tap: Tap | None = None
+    ha: HomeAssistant | None = None
 
     # -- building -----------------------------------------------------------------------------
     def build(self) -> None:
@@ -442,6 +454,8 @@ class Soak:
             deadline = time.monotonic() + READY_TIMEOUT
             while not _http_ok(f"http://{HOST}:{port}/ready") and time.monotonic() < deadline:
                 time.sleep(0.1)
+            if o.ha is not None:
+                self._attach_ha(o.ha)
             time.sleep(o.warmup)
             opened = time.time()
             print(f"soak: stack up in {opened - started:.0f} s; faults begin", flush=True)
@@ -464,13 +478,39 @@ class Soak:
             print("soak: window closed; waiting for the sink to hold every state", flush=True)
             stored, drained = self._drain(opened, closed)
             report = self._judge(events, opened, closed, stored, drained)
+            if self.ha is not None:
+                report.ha = self._check_ha(self.ha)
         finally:
             self.stopping.set()
             sampler.join(5)
             if self.tap is not None:
                 self.tap.stop()
+            if self.ha is not None:
+                self.ha.stop()
             self.stack.stop_all()
         return report
+
+    def _attach_ha(self, venv: Path) -> None:
+        """A real Home Assistant on the stack's broker as the `homeassistant` user, with the
+        recorder and the Energy dashboard, for the whole faulted window."""
+        print(f"soak: starting Home Assistant from {venv}", flush=True)
+        self.ha = HomeAssistant(venv / "bin" / "python", self.opts.workdir / "homeassistant", extra_config=HA_EXTRA)
+        self.ha.add_mqtt(HOST, self.stack.ports["mqtt"], "homeassistant", self.stack.passwords["homeassistant"])
+
+    def _check_ha(self, ha: HomeAssistant) -> HaCheck:
+        """What HA's Energy dashboard says of every energy sensor after the faulted day, once each
+        shows a number again (the last fault's device back, HA's entities caught up)."""
+
+        def settled() -> list[str] | None:
+            sensors = ha.energy_sensors()
+            states = {s["entity_id"]: s["state"] for s in ha.api("GET", "/api/states")}
+            return sensors if sensors and all(_number(states.get(e)) for e in sensors) else None
+
+        try:
+            sensors = wait_for(settled, HA_SETTLE, interval=1.0, what="every energy sensor in HA showing a number")
+        except TimeoutError as exc:
+            return HaCheck(0, {"": [str(exc)]})
+        return HaCheck(len(sensors), ha.energy_issues(sensors))
 
     def _progress(self, opened: float) -> None:
         assert self.tap is not None
@@ -598,6 +638,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, default=None, help="logs and data (default: a new temp dir)")
     p.add_argument("--out", type=Path, default=Path("artifacts/soak"), help="report and plot (default artifacts/soak)")
     p.add_argument("--plan", action="store_true", help="print the fault schedule of the seed and stop (nothing runs)")
+    p.add_argument(
+        "--ha",
+        type=Path,
+        default=None,
+        metavar="VENV",
+        help="attach a real Home Assistant from this venv (tests/discovery/install_ha.sh 2025.4 builds one) and"
+        " validate its Energy dashboard statistics after the run",
+    )
     return p
 
 
@@ -617,6 +665,7 @@ def options(argv: Sequence[str] | None = None) -> Options:
         workdir=workdir.resolve(),
         out=args.out,
         sink=args.sink,
+        ha=args.ha,
     )
 
 

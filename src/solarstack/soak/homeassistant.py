@@ -1,24 +1,43 @@
-"""Test helpers: a real, headless Home Assistant from its cached venv (ha_venv.py).
+"""Soak harness: a real, headless Home Assistant, driven from outside like every other process.
 
-`HomeAssistant` runs `hass` on loopback with a minimal config, onboards it over HTTP, adds
-the MQTT integration through the config-flow API and reads states over REST and the entity
-registry over the websocket API. `restart()` stops and starts the same config directory:
-what a user's HA restart is (its registry and MQTT entry kept on disk).
+`HomeAssistant` runs `hass` from an HA venv (tests/discovery/install_ha.sh builds them) on
+loopback with a minimal config, onboards it over HTTP, adds the MQTT integration through the
+config-flow API and reads states over REST and the entity registry over the websocket API.
+`restart()` stops and starts the same config directory: what a user's HA restart is (its
+registry and MQTT entry kept on disk). `energy_issues()` is what HA's Energy dashboard checks:
+every energy sensor's statistics (`recorder/validate_statistics`) and the dashboard's own
+validation (`energy/validate`) with each one as a consumer.
 
-A plain module, not a conftest.py (see ha_venv.py for why).
+The soak attaches one with `--ha` (statistics validated after the faulted day); the discovery
+tests use it for restarts. It imports no service code.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
 import websocket
 
-from support import free_port
+from solarstack.dev import free_port
+
+
+def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
+    """`check()`'s first truthy result, polled until `timeout` (TimeoutError naming `what`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
 
 CONFIG = """\
 homeassistant:
@@ -44,7 +63,9 @@ logger:
 class HomeAssistant:
     """A running `hass` on loopback, onboarded; `api()` calls its REST API with a token."""
 
-    def __init__(self, python: Path, config_dir: Path, wait_for: Any, *, extra_config: str = "") -> None:
+    def __init__(
+        self, python: Path, config_dir: Path, wait_for: Callable[..., Any] = wait_for, *, extra_config: str = ""
+    ) -> None:
         """`extra_config`: more of configuration.yaml (`recorder:` for statistics)."""
         self.mode = "entity"  # the discovery mode this HA is fed
         self.port = free_port()
@@ -145,3 +166,32 @@ class HomeAssistant:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+    def energy_sensors(self) -> list[str]:
+        """Every MQTT sensor HA's Energy dashboard accepts: device class energy, state class
+        total or total_increasing."""
+        mqtt = set(self.mqtt_entities().values())
+        return sorted(
+            s["entity_id"]
+            for s in self.api("GET", "/api/states")
+            if s["entity_id"] in mqtt
+            and s["attributes"].get("device_class") == "energy"
+            and s["attributes"].get("state_class") in ("total", "total_increasing")
+        )
+
+    def energy_issues(self, sensors: list[str]) -> dict[str, list[str]]:
+        """entity_id -> the issues HA finds with it as an Energy dashboard source ({}: none):
+        the recorder's statistics validation, and the dashboard's own with every sensor added
+        as a device's consumption (units, state class, negative or unavailable states,
+        statistics not recorded)."""
+        found: dict[str, list[str]] = {}
+        for entity, issues in self.ws({"type": "recorder/validate_statistics"}).items():
+            if entity in sensors and issues:
+                found.setdefault(entity, []).extend(f"statistics: {i['type']}" for i in issues)
+        consumers = [{"stat_consumption": e} for e in sensors]
+        self.ws({"type": "energy/save_prefs", "energy_sources": [], "device_consumption": consumers})
+        checked = self.ws({"type": "energy/validate"})
+        for entity, issues in zip(sensors, checked["device_consumption"], strict=True):
+            if issues:
+                found.setdefault(entity, []).extend(f"energy: {i['type']}" for i in issues)
+        return found
