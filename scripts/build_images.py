@@ -12,12 +12,12 @@ extra each (the `extra` of every row in src/solarstack/services/registry.py; the
 after it). `<registry>/<image>:<version>-<arch>` per architecture, and the manifest list
 `<registry>/<image>:<version>` holding both.
 
-Without --python-image the base is a local stand-in for python:3.12-slim, as in
-tests/stack/test_podman_stack.py: Debian bookworm from `debootstrap --arch <arch>` imported
-into podman, plus python3, pip and venv (and this machine's CA bundle, so pip works behind an
-intercepting proxy: a stand-in for building here, not a base to publish from). Another
-architecture runs under QEMU user emulation: Debian's qemu-user-static, registered with
-binfmt_misc here if nothing has done it (no systemd on CI machines).
+Without --python-image the base is a local stand-in for python:3.12-slim (the one
+tests/stack/test_podman_stack.py builds on too): Debian bookworm from `debootstrap --arch
+<arch>` imported into podman, plus python3, pip and venv (and this machine's CA bundle, so pip
+works behind an intercepting proxy: a stand-in for building here, not a base to publish from).
+Another architecture runs under QEMU user emulation: Debian's qemu-user-static, registered
+with binfmt_misc here if nothing has done it (no systemd on CI machines).
 
 Everything podman keeps lives under one cache dir (SOLARSTACK_TEST_CACHE, default
 /var/cache/solarstack-test as root), with our own containers.conf and storage.conf, shared
@@ -25,7 +25,8 @@ with the podman stack test: the bases are built once and kept, and a second run 
 layer (dependencies sit in their own layer per extra, before the source is copied).
 
 Standard library only (and the registry, which imports nothing), so it runs with python3 and
-no virtualenv; tests/stack/test_arm64.py imports it.
+no virtualenv; tests/stack/test_podman_stack.py and test_arm64.py import it (its podman, bases,
+stand-ins and cache).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from solarstack.services.registry import SERVICES, SIMULATORS  # noqa: E402
 
-#: Where the stand-in bases live (shared with tests/stack/test_podman_stack.py: same names).
+#: Where the stand-in bases live (the podman stack test's images too).
 NS = "localhost/solarstack-test"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 ARCHES = ("amd64", "arm64")
@@ -58,8 +59,7 @@ UNAME = {"amd64": "x86_64", "arm64": "aarch64"}
 BINFMT = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
-# The python:3.12-slim stand-in: the same text as test_podman_stack.py's, so the amd64 one is
-# the very image that test builds (its name is a hash of this text and the base).
+# The python:3.12-slim stand-in (its name is a hash of this text and the base: a change rebuilds it).
 PYTHON_STANDIN = """\
 FROM {base}
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip python3-venv \\
@@ -110,7 +110,7 @@ def exclusive(lock: Path) -> Iterator[None]:
 @dataclass
 class Podman:
     """podman with our own containers.conf / storage.conf under the cache dir (the machine's
-    podman set-up is untouched). The files are the ones test_podman_stack.py writes."""
+    podman set-up is untouched)."""
 
     cache: Path
     env: dict[str, str] = field(default_factory=dict)
@@ -184,7 +184,7 @@ def debian_mirror() -> str:
 
 
 def base_name(arch: str) -> str:
-    # amd64: the name test_podman_stack.py gives its base, so both use one image
+    # amd64 keeps the name it had before there were other arches: a cached base stays valid
     return f"{NS}/bookworm-minbase:1" if arch == "amd64" else f"{NS}/bookworm-minbase-{arch}:1"
 
 
@@ -222,20 +222,26 @@ def ensure_base(podman: Podman, arch: str) -> str:
         return name
 
 
-def ensure_python_standin(podman: Podman, arch: str) -> str:
-    """The python:3.12-slim stand-in for `arch`: the base plus python3, pip, venv."""
-    base = ensure_base(podman, arch)
-    text = PYTHON_STANDIN.format(base=base)
-    name = f"{NS}/python:{_tag(text)}"
-    with exclusive(podman.cache / f"python-{arch}.lock"):
+def ensure_standin(podman: Podman, arch: str, kind: str, text: str, files: Mapping[str, Path] | None = None) -> str:
+    """`<NS>/<kind>:<hash of text>` for `arch`, built from the Containerfile `text` (with `files`
+    copied into its context: name there -> source) once and kept."""
+    name = f"{NS}/{kind}:{_tag(text)}"
+    with exclusive(podman.cache / f"{kind}-{arch}.lock"):
         if podman.exists(name):
             return name
-        ctx = podman.cache / "contexts" / ("python" if arch == "amd64" else f"python-{arch}")
+        ctx = podman.cache / "contexts" / (kind if arch == "amd64" else f"{kind}-{arch}")
         ctx.mkdir(parents=True, exist_ok=True)
         (ctx / "Containerfile").write_text(text)
-        shutil.copy(HOST_CA, ctx / "host-ca.crt")
+        for dest, src in (files or {}).items():
+            shutil.copy(src, ctx / dest)
         podman.run("build", "--platform", f"linux/{arch}", "--format", "docker", "-t", name, str(ctx), timeout=1800)
         return name
+
+
+def ensure_python_standin(podman: Podman, arch: str) -> str:
+    """The python:3.12-slim stand-in for `arch`: the base plus python3, pip, venv."""
+    text = PYTHON_STANDIN.format(base=ensure_base(podman, arch))
+    return ensure_standin(podman, arch, "python", text, {"host-ca.crt": HOST_CA})
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,27 @@
 """The compose stack for real, under rootful podman (no Docker engine here).
 
-Every image is built from our Dockerfiles on a local stand-in base (a debootstrap'd Debian
-plus Python, passed as PYTHON_IMAGE: no registry), the `demo` profile comes up through a real
-compose implementation (Compose v2) talking to podman's Docker API socket, with a test
-override replacing what cannot run here: InfluxDB by VictoriaMetrics (it accepts InfluxDB
-writes) and no Grafana. Podman runs no healthchecks without systemd, so a loop runs them
-every second. Then: every healthcheck passes, simulated readings reach /api/data,
-Prometheus has every target up, and `down -v` leaves nothing behind. Image sizes and idle
-memory per container are written to artifacts/stack-figures.json.
+Every image is built from our Dockerfiles on a local stand-in base (scripts/build_images.py's
+debootstrap'd Debian plus Python, passed as PYTHON_IMAGE: no registry), the `demo` profile
+comes up through a real compose implementation (Compose v2) talking to podman's Docker API
+socket, with a test override replacing what cannot run here: InfluxDB by VictoriaMetrics (it
+accepts InfluxDB writes) and no Grafana. Podman runs no healthchecks without systemd, so a
+loop runs them every second. Then: every healthcheck passes, simulated readings reach
+/api/data, Prometheus has every target up, and `down -v` leaves nothing behind. Image sizes
+and idle memory per container are written to artifacts/stack-figures.json.
 
 Everything podman keeps (storage, images, networks) lives under a cache dir that survives
 between runs (SOLARSTACK_TEST_CACHE, default /var/cache/solarstack-test as root), through
-our own CONTAINERS_CONF / CONTAINERS_STORAGE_CONF: the machine's podman set-up is untouched.
+our own CONTAINERS_CONF / CONTAINERS_STORAGE_CONF (build_images.Podman, shared with
+scripts/build_images.py and test_arm64.py): the machine's podman set-up is untouched.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -40,22 +39,16 @@ from support import free_port, wait_for
 pytestmark = [pytest.mark.podman, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_images  # noqa: E402
+
 # One stack at a time per cache (parallel pytest runs share the images): a lock file serialises
 # them, and the project name is unique so a crashed run's leftovers are recognisable.
 PROJECT = f"solarstacktest{os.getpid()}"
 PROJECT_PREFIX = "solarstacktest"
-NS = "localhost/solarstack-test"
-HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+ARCH = build_images.host_arch()
 # Not there yet: a server still starting, an answer not yet whole.
 RETRY = (OSError, ValueError)
-
-
-def _cache_dir() -> Path:
-    if os.environ.get("SOLARSTACK_TEST_CACHE"):
-        return Path(os.environ["SOLARSTACK_TEST_CACHE"])
-    if os.geteuid() == 0:
-        return Path("/var/cache/solarstack-test")
-    return Path.home() / ".cache" / "solarstack-test"
 
 
 def _missing_tools() -> list[str]:
@@ -66,30 +59,8 @@ if os.geteuid() != 0 or _missing_tools():
     pytest.skip(f"needs root and {', '.join(_missing_tools()) or 'podman'} (make deps)", allow_module_level=True)
 
 
-def _debian_mirror() -> str:
-    """The Debian mirror this machine uses (deb822 or one-line sources)."""
-    for src in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
-        if not src.is_file():
-            continue
-        for line in src.read_text().splitlines():
-            words = line.split()
-            if words[:1] == ["URIs:"] and "security" not in words[1]:
-                return words[1]
-            if words[:1] == ["deb"] and "security" not in line:
-                return next(w for w in words[1:] if w.startswith("http"))
-    return "http://deb.debian.org/debian"
-
-
-# Stand-ins for the upstream images (built FROM the debootstrap'd base; names carry a hash of
-# their definition so a change rebuilds them).
-PYTHON_STANDIN = """\
-FROM {base}
-RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip python3-venv \\
-    && rm -rf /var/lib/apt/lists/* && ln -s /usr/bin/python3 /usr/local/bin/python
-# This machine's egress CA (tests only; never in our Dockerfiles).
-COPY host-ca.crt /etc/ssl/certs/host-ca.crt
-ENV PIP_CERT=/etc/ssl/certs/host-ca.crt SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt
-"""
+# Stand-ins for the upstream images besides Python (build_images.PYTHON_STANDIN), built FROM the
+# debootstrap'd base; names carry a hash of their definition so a change rebuilds them.
 INFRA_STANDIN = """\
 FROM {base}
 RUN apt-get update && apt-get install -y --no-install-recommends mosquitto mosquitto-clients \\
@@ -116,83 +87,6 @@ services:
 """
 
 
-def _tag(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-@dataclass
-class Podman:
-    """podman with our own containers.conf / storage.conf under the cache dir."""
-
-    cache: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.cache.mkdir(parents=True, exist_ok=True)
-        conf = self.cache / "containers.conf"
-        storage = self.cache / "storage.conf"
-        # runc: crun rejects the hybrid cgroup layout here. Ulimits: root lacks CAP_SYS_RESOURCE.
-        conf.write_text(
-            "[containers]\n"
-            'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
-            "[engine]\n"
-            'runtime = "runc"\n'
-            f'tmp_dir = "{self.cache}/tmp"\n'
-            "[network]\n"
-            f'network_config_dir = "{self.cache}/networks"\n'
-        )
-        storage.write_text(
-            f'[storage]\ndriver = "overlay"\ngraphroot = "{self.cache}/storage"\nrunroot = "{self.cache}/runroot"\n'
-        )
-        self.env = {
-            **os.environ,
-            "CONTAINERS_CONF": str(conf),
-            "CONTAINERS_STORAGE_CONF": str(storage),
-        }
-
-    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(["podman", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"podman {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def image_exists(self, name: str) -> bool:
-        return self.run("image", "exists", name, check=False).returncode == 0
-
-    def build(self, name: str, containerfile: str, context: Path, files: dict[str, Path] | None = None) -> str:
-        if self.image_exists(name):
-            return name
-        context.mkdir(parents=True, exist_ok=True)
-        (context / "Containerfile").write_text(containerfile)
-        for dest, src in (files or {}).items():
-            shutil.copy(src, context / dest)
-        self.run(
-            "build", "--format", "docker", "-t", name, "-f", str(context / "Containerfile"), str(context), timeout=900
-        )
-        return name
-
-
-def ensure_base(podman: Podman) -> str:
-    """A debootstrap'd Debian bookworm (minbase), imported once and kept in the cache."""
-    name = f"{NS}/bookworm-minbase:1"
-    if podman.image_exists(name):
-        return name
-    rootfs = podman.cache / "bookworm-rootfs"
-    if rootfs.exists():
-        shutil.rmtree(rootfs)
-    subprocess.run(
-        ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), _debian_mirror()],
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-    subprocess.run(["podman", "import", "-", name], stdin=tar.stdout, env=podman.env, check=True, capture_output=True)
-    tar.wait()
-    shutil.rmtree(rootfs)
-    return name
-
-
 @dataclass
 class StandIns:
     python: str
@@ -200,17 +94,16 @@ class StandIns:
     prometheus: str
 
 
-def ensure_standins(podman: Podman, base: str) -> StandIns:
-    ctx = podman.cache / "contexts"
-    py = PYTHON_STANDIN.format(base=base)
+def ensure_standins(podman: build_images.Podman) -> StandIns:
+    base = build_images.ensure_base(podman, ARCH)
     infra = INFRA_STANDIN.format(base=base)
     # The two apt-heavy images build side by side (most of a cold run is waiting on the mirror).
     with ThreadPoolExecutor(2) as pool:
-        python_job = pool.submit(podman.build, f"{NS}/python:{_tag(py)}", py, ctx / "python", {"host-ca.crt": HOST_CA})
-        infra_job = pool.submit(podman.build, f"{NS}/infra:{_tag(infra)}", infra, ctx / "infra")
+        python_job = pool.submit(build_images.ensure_python_standin, podman, ARCH)
+        infra_job = pool.submit(build_images.ensure_standin, podman, ARCH, "infra", infra)
         python_image, infra_image = python_job.result(), infra_job.result()
     prom = PROMETHEUS_STANDIN.format(infra=infra_image)
-    prom_image = podman.build(f"{NS}/prometheus:{_tag(prom)}", prom, ctx / "prometheus")
+    prom_image = build_images.ensure_standin(podman, ARCH, "prometheus", prom)
     return StandIns(python_image, infra_image, prom_image)
 
 
@@ -227,7 +120,7 @@ def _http_json(url: str) -> object:
 class HealthLoop(threading.Thread):
     """Runs `podman healthcheck run` on every container of the project each second (no systemd)."""
 
-    def __init__(self, podman: Podman) -> None:
+    def __init__(self, podman: build_images.Podman) -> None:
         super().__init__(daemon=True)
         self.podman = podman
         self.stop = threading.Event()
@@ -243,7 +136,7 @@ class HealthLoop(threading.Thread):
 
 @dataclass
 class Stack:
-    podman: Podman
+    podman: build_images.Podman
     compose: list[str]
     env: dict[str, str]
     services: list[str]
@@ -256,18 +149,7 @@ class Stack:
         )
 
 
-@contextlib.contextmanager
-def _exclusive(lock: Path) -> Iterator[None]:
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _remove_leftovers(podman: Podman) -> None:
+def _remove_leftovers(podman: build_images.Podman) -> None:
     """Containers, volumes and networks of an earlier run that was killed (we hold the lock)."""
     for kind in ("ps -a", "volume ls", "network ls"):
         fmt = "{{.Labels}} {{.ID}}" if kind == "ps -a" else "{{.Labels}} {{.Name}}"
@@ -284,15 +166,14 @@ def _remove_leftovers(podman: Podman) -> None:
 
 @pytest.fixture(scope="module")
 def stack(compose_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    podman = Podman(_cache_dir())
-    with _exclusive(podman.cache / "stack.lock"):
+    podman = build_images.Podman(build_images.cache_dir())
+    with build_images.exclusive(podman.cache / "stack.lock"):
         _remove_leftovers(podman)
         yield from _stack(podman, compose_v2, tmp_path_factory)
 
 
-def _stack(podman: Podman, compose_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = ensure_base(podman)
-    standins = ensure_standins(podman, base)
+def _stack(podman: build_images.Podman, compose_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    standins = ensure_standins(podman)
 
     tmp = tmp_path_factory.mktemp("podman-stack")
     sock = tmp / "podman.sock"
@@ -316,7 +197,7 @@ def _stack(podman: Podman, compose_v2: Path, tmp_path_factory: pytest.TempPathFa
         "PYTHON_IMAGE": standins.python,
         "MOSQUITTO_IMAGE": standins.infra,
         "PROMETHEUS_IMAGE": standins.prometheus,
-        "SOLARSTACK_REGISTRY": NS,
+        "SOLARSTACK_REGISTRY": build_images.NS,
         "SOLARSTACK_VERSION": "test",
         **{name: f"{value}-test" for name, value in SECRETS.items()},
         "MQTT_PUBLISH_ADDRESS": "127.0.0.1",
@@ -419,14 +300,14 @@ def test_stack_builds_comes_up_healthy_and_serves_readings(stack: Stack) -> None
     assert podman.run("network", "ls", "-q", "--filter", label).stdout.strip() == ""
 
 
-def _figures(podman: Podman) -> dict[str, object]:
+def _figures(podman: build_images.Podman) -> dict[str, object]:
     """Image sizes and idle memory per container (podman stats, one sample)."""
     images = json.loads(podman.run("images", "--format", "json").stdout or "[]")
     sizes = {}
     for img in images:
         for name in img.get("Names") or []:
-            if name.startswith(f"{NS}/") and name.endswith(":test"):
-                sizes[name.removeprefix(f"{NS}/").removesuffix(":test")] = round(img["Size"] / 1e6, 1)
+            if name.startswith(f"{build_images.NS}/") and name.endswith(":test"):
+                sizes[name.removeprefix(f"{build_images.NS}/").removesuffix(":test")] = round(img["Size"] / 1e6, 1)
     stats = podman.run("stats", "--no-stream", "--format", "json").stdout
     memory = {
         s["name"].removeprefix(f"{PROJECT}_").removeprefix(f"{PROJECT}-"): s["mem_usage"]
