@@ -298,9 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "stack")]
     import test_podman_stack as stackmod
 
-    podman = stackmod.Podman(stackmod._cache_dir())
+    images = stackmod.build_images  # the podman, cache and lock the stack test builds with
+    podman = images.Podman(images.cache_dir())
     binary = compose_v2()
-    with tempfile.TemporaryDirectory(prefix="footprint-") as tmp, stackmod._exclusive(podman.cache / "stack.lock"):
+    with tempfile.TemporaryDirectory(prefix="footprint-") as tmp, images.exclusive(podman.cache / "stack.lock"):
         stackmod._remove_leftovers(podman)
         with contextlib.contextmanager(stackmod._stack)(podman, binary, TmpFactory(Path(tmp))) as stack:
             started = time.monotonic()

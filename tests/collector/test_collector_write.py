@@ -1,5 +1,5 @@
 """The collector writes what readers publish, exactly: into VictoriaMetrics through the v2 write
-path (influxdb-client) and into Debian's InfluxDB 1.6 through /write (v1); values as published,
+path and into Debian's InfluxDB 1.6 through /write (v1); values as published,
 integers as floats, arrays flattened `<key>_01`…, the payload's `ts` as the point's time, the
 measurement from the device's catalogue."""
 
