@@ -120,6 +120,10 @@ class HomeAssistant:
         self.api("POST", "/api/onboarding/analytics")
         redirect = {"client_id": client_id, "redirect_uri": f"{self.base}/?auth_callback=1"}
         self.api("POST", "/api/onboarding/integration", redirect)
+        # That access token expires after 30 minutes (a soak's HA is asked after 48): a
+        # long-lived one, as a user makes on their profile page, for the rest of the run.
+        lasting = self.ws({"type": "auth/long_lived_access_token", "client_name": "solarstack", "lifespan": 30})
+        self.session.headers["Authorization"] = f"Bearer {lasting}"
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         r = self.session.request(method, f"{self.base}{path}", json=body, timeout=10)

@@ -508,9 +508,10 @@ class Soak:
 
         try:
             sensors = wait_for(settled, HA_SETTLE, interval=1.0, what="every energy sensor in HA showing a number")
-        except TimeoutError as exc:
-            return HaCheck(0, {"": [str(exc)]})
-        return HaCheck(len(sensors), ha.energy_issues(sensors))
+            return HaCheck(len(sensors), ha.energy_issues(sensors))
+        except Exception as exc:  # HA's verdict is one line of the report, never the loss of the report
+            log.exception("asking Home Assistant failed")
+            return HaCheck(0, {"": [f"asking HA failed: {type(exc).__name__}: {exc}"]})
 
     def _progress(self, opened: float) -> None:
         assert self.tap is not None
