@@ -192,7 +192,10 @@ class Soak:
             # HOYMILES_INTERVAL_SECONDS, …); a variable a reader does not know is ignored.
             upper = service.name.upper()
             env[f"{upper}_POLL_SECONDS"] = env[f"{upper}_INTERVAL_SECONDS"] = poll
-            env[f"{upper}_TIMEOUT"] = f"{max(1.0, o.poll):g}"  # a loopback device answers in ms
+            # Half a poll, as production keeps it well under one (3 s of 10): a request lost as a
+            # fault clears (a silent device's) must time out before the next slot, or that slot is
+            # skipped and the device read a poll late. A loopback device answers in ms.
+            env[f"{upper}_TIMEOUT"] = f"{max(0.5, o.poll / 2):g}"
             env[f"{upper}_RETRIES"] = "1"
             if service.name == "bms":  # the BMS reader's poll is a device-URL option
                 env[service.devices_var] = ",".join(
