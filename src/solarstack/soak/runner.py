@@ -197,9 +197,10 @@ class Soak:
             # skipped and the device read a poll late. A loopback device answers in ms.
             env[f"{upper}_TIMEOUT"] = f"{max(0.5, o.poll / 2):g}"
             env[f"{upper}_RETRIES"] = "1"
-            if service.name == "bms":  # the BMS reader's poll is a device-URL option
+            if service.name == "bms":  # the BMS reader's poll and timeout are device-URL options
+                timing = f"poll={poll}&timeout={max(0.5, o.poll / 2):g}"
                 env[service.devices_var] = ",".join(
-                    f"{u}&poll={poll}" if "?" in u else f"{u}?poll={poll}" for u in env[service.devices_var].split(",")
+                    f"{u}&{timing}" if "?" in u else f"{u}?{timing}" for u in env[service.devices_var].split(",")
                 )
             if service.demo_devices and "fake=plant" in env[service.devices_var]:
                 env[service.devices_var] = env[service.devices_var].replace(
