@@ -184,6 +184,7 @@ class Soak:
             child.argv += extra
             self.sim_child[sim.device] = sim.compose
         self._add_pty_inverter(speed, seed)
+        timeout = f"{max(0.5, o.poll / 2):g}"  # see below
         for service in readers():
             child = self.child(service.name)
             assert service.devices_var is not None
@@ -195,10 +196,10 @@ class Soak:
             # Half a poll, as production keeps it well under one (3 s of 10): a request lost as a
             # fault clears (a silent device's) must time out before the next slot, or that slot is
             # skipped and the device read a poll late. A loopback device answers in ms.
-            env[f"{upper}_TIMEOUT"] = f"{max(0.5, o.poll / 2):g}"
+            env[f"{upper}_TIMEOUT"] = timeout
             env[f"{upper}_RETRIES"] = "1"
             if service.name == "bms":  # the BMS reader's poll and timeout are device-URL options
-                timing = f"poll={poll}&timeout={max(0.5, o.poll / 2):g}"
+                timing = f"poll={poll}&timeout={timeout}"
                 env[service.devices_var] = ",".join(
                     f"{u}&{timing}" if "?" in u else f"{u}?{timing}" for u in env[service.devices_var].split(",")
                 )
