@@ -157,6 +157,64 @@ def test_exhausted_retries_report_failure_with_last_error() -> None:
     assert [(c, str(e)) for c, e in failed] == [("QPIGS", "silent 3")]
 
 
+def test_a_retry_that_would_run_into_the_next_slot_is_left_to_that_slot() -> None:
+    # A silent device: each attempt takes the whole 0.8 s answer timeout. A retry after the
+    # 0.5 s backoff would end at 2.1 s, past the 2 s slot, and push the slot to 4 s; the device
+    # is back at 1.5 s and must be read at 2 s.
+    t = FakeTime(horizon=1e9)
+    calls: list[float] = []
+    results: list[float] = []
+
+    async def fetch(command: str) -> str:
+        calls.append(round(t.now, 6))
+        t.now += 0.8
+        if t.now < 1.5:
+            raise DeviceTimeout("silent")
+        t.stop.set()
+        return "ok"
+
+    poller = Poller(
+        "bms1",
+        [Schedule("status", 2.0)],
+        fetch,
+        lambda c, v: results.append(t.now),
+        retries=3,
+        backoff=0.5,
+        clock=t.clock,
+        sleep=t.sleep,
+    )
+    run(poller, t)
+    assert calls == [0.0, 2.0]
+    assert results == [2.8]
+
+
+def test_quick_failures_are_retried_within_the_slot() -> None:
+    # CRC noise fails in 0.1 s: every retry fits before the next slot, so all three are sent.
+    t = FakeTime(horizon=1e9)
+    calls: list[float] = []
+
+    async def fetch(command: str) -> str:
+        calls.append(round(t.now, 6))
+        t.now += 0.1
+        if len(calls) < 4:
+            raise CrcError("noise")
+        t.stop.set()
+        return "ok"
+
+    poller = Poller(
+        "bms1",
+        [Schedule("status", 2.0)],
+        fetch,
+        lambda c, v: None,
+        retries=3,
+        backoff=0.1,
+        clock=t.clock,
+        sleep=t.sleep,
+    )
+    run(poller, t)
+    assert calls == [0.0, 0.2, 0.5, 1.0]  # the fourth, the third retry, answers
+
+
 def test_breaker_transitions() -> None:
     now = [0.0]
     breaker = CircuitBreaker(failure_threshold=3, reset_timeout=30.0, clock=lambda: now[0])

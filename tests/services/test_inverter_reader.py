@@ -141,12 +141,12 @@ def test_device_faults_give_retries_availability_and_exact_counters(
         wait_for(lambda: len(rec.on("solarstack/inv1/state")) > seen + 1, 10, what="polls succeed again")
         assert rec.last("solarstack/inv1/availability") == b"online"  # retries hid both
 
-        # a silent device: two failed polls in a row open the breaker -> offline
+        # a silent device: each attempt takes the whole 0.4 s timeout, so no retry fits before the
+        # next 0.5 s slot; two failed polls in a row open the breaker -> offline
         assert sim.control("fault silence").startswith("ok")
         wait_for(lambda: rec.last("solarstack/inv1/availability") == b"offline", 20, what="offline")
         assert reader.metric("solarstack_device_up", device="inv1") == 0
-        timeouts = reader.metric("solarstack_poll_errors_total", kind="timeout")
-        assert timeouts >= 6  # 2 polls x 3 attempts
+        assert reader.metric("solarstack_poll_errors_total", kind="timeout") >= 2  # + probes since
         assert sim.control("clear").startswith("ok")
         wait_for(lambda: rec.last("solarstack/inv1/availability") == b"online", 20, what="online again")
         assert reader.metric("solarstack_device_up", device="inv1") == 1

@@ -8,7 +8,9 @@ skipped, not caught up in a burst.
 
 A poll is one call of `fetch(command)`. A retryable failure (`ProtocolError`: CRC,
 NAK, bad frame; `TransportError`: timeout, unplugged) is retried `retries` times with
-exponential backoff. A poll that still fails counts against the `CircuitBreaker`;
+exponential backoff, but only while the retry, at the pace of the attempt that failed, is
+answered before the next slot: a poll never runs into the next one, so a device back as a
+fault clears is read at that slot. A poll that still fails counts against the `CircuitBreaker`;
 once it opens the device is reported unavailable and polls stop until the reset
 timeout, then one probe (no retries) decides: success closes it (available again),
 failure opens it again (logged at debug only: the device was already reported
@@ -180,9 +182,12 @@ class Poller(Generic[T]):
         self.device_id = device_id
         self.schedules = tuple(schedules)
         self.retries = retries
-        self.backoff = backoff
         self.timeout = timeout
-        self.breaker = breaker or CircuitBreaker.per_poll(min(s.every for s in self.schedules), clock=clock)
+        self.slot = min(s.every for s in self.schedules)  # a poll, retries and all, fits in one
+        # at most a quarter of the slot, so that quick failures (CRC noise, a NAK) get their retries
+        # within it even when polls are fast
+        self.backoff = min(backoff, self.slot / 4)
+        self.breaker = breaker or CircuitBreaker.per_poll(self.slot, clock=clock)
         self.available: bool | None = None  # None until the first poll decided it
         # clock() when the loop last came round (after a poll or a wait): a stale heartbeat
         # means polls are stuck (a link call that never returns), which /ready reports
@@ -219,18 +224,27 @@ class Poller(Generic[T]):
             return None
         probing = self.breaker.state is BreakerState.HALF_OPEN
         attempts = 1 if probing else 1 + self.retries
-        began = self._clock()
+        began, took, tried = self._clock(), 0.0, 0
         error: Exception | None = None
         for attempt in range(attempts):
             if attempt:
-                await self._wait(self.backoff * 2 ** (attempt - 1))
+                delay = self.backoff * 2 ** (attempt - 1)
+                # A silent device's attempt takes its whole answer timeout, and so would the
+                # retry: one still in flight when the next slot comes would push that slot back a
+                # whole interval, and a device back meanwhile be read a poll late. The slot is
+                # the next try.
+                if self._clock() + delay + took > began + self.slot:
+                    break
+                await self._wait(delay)
                 if self._stop.is_set():
                     return None
+            sent, tried = self._clock(), attempt + 1
             try:
                 value = await self._fetch_once(command)
             except ConfigError:
                 raise
             except (ProtocolError, TransportError) as exc:
+                took = self._clock() - sent
                 error = exc
                 self._count_error(exc)
                 log.debug("%s %s attempt %d/%d failed: %s", self.device_id, command, attempt + 1, attempts, exc)
@@ -255,7 +269,7 @@ class Poller(Generic[T]):
             "%s %s failed after %d attempt(s): %s",
             self.device_id,
             command,
-            attempts,
+            tried,
             error,
         )
         if self.breaker.state is BreakerState.OPEN:
