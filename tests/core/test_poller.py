@@ -157,47 +157,29 @@ def test_exhausted_retries_report_failure_with_last_error() -> None:
     assert [(c, str(e)) for c, e in failed] == [("QPIGS", "silent 3")]
 
 
-def test_a_retry_that_would_run_into_the_next_slot_is_left_to_that_slot() -> None:
-    # A silent device: each attempt takes the whole 0.8 s answer timeout. A retry after the
-    # 0.5 s backoff would end at 2.1 s, past the 2 s slot, and push the slot to 4 s; the device
-    # is back at 1.5 s and must be read at 2 s.
-    t = FakeTime(horizon=1e9)
-    calls: list[float] = []
-    results: list[float] = []
-
-    async def fetch(command: str) -> str:
-        calls.append(round(t.now, 6))
-        t.now += 0.8
-        if t.now < 1.5:
-            raise DeviceTimeout("silent")
-        t.stop.set()
-        return "ok"
-
-    poller = Poller(
-        "bms1",
-        [Schedule("status", 2.0)],
-        fetch,
-        lambda c, v: results.append(t.now),
-        retries=3,
-        backoff=0.5,
-        clock=t.clock,
-        sleep=t.sleep,
-    )
-    run(poller, t)
-    assert calls == [0.0, 2.0]
-    assert results == [2.8]
-
-
-def test_quick_failures_are_retried_within_the_slot() -> None:
-    # CRC noise fails in 0.1 s: every retry fits before the next slot, so all three are sent.
+@pytest.mark.parametrize(
+    ("took", "error", "back_at", "backoff", "expected"),
+    [
+        # A silent device: each attempt takes the whole 0.8 s answer timeout. A retry after the
+        # 0.5 s backoff would end at 2.1 s, past the 2 s slot, and push the slot to 4 s; the
+        # device is back at 1.5 s and must be read at 2 s.
+        (0.8, DeviceTimeout("silent"), 1.5, 0.5, [0.0, 2.0]),
+        # CRC noise fails in 0.1 s: its three retries fit before the next slot; the third answers.
+        (0.1, CrcError("noise"), 0.9, 0.1, [0.0, 0.2, 0.5, 1.0]),
+    ],
+    ids=["silent", "quick"],
+)
+def test_retries_are_sent_only_when_answered_before_the_next_slot(
+    took: float, error: Exception, back_at: float, backoff: float, expected: list[float]
+) -> None:
     t = FakeTime(horizon=1e9)
     calls: list[float] = []
 
     async def fetch(command: str) -> str:
         calls.append(round(t.now, 6))
-        t.now += 0.1
-        if len(calls) < 4:
-            raise CrcError("noise")
+        t.now += took
+        if t.now < back_at:
+            raise error
         t.stop.set()
         return "ok"
 
@@ -207,12 +189,12 @@ def test_quick_failures_are_retried_within_the_slot() -> None:
         fetch,
         lambda c, v: None,
         retries=3,
-        backoff=0.1,
+        backoff=backoff,
         clock=t.clock,
         sleep=t.sleep,
     )
     run(poller, t)
-    assert calls == [0.0, 0.2, 0.5, 1.0]  # the fourth, the third retry, answers
+    assert calls == expected
 
 
 def test_breaker_transitions() -> None:
