@@ -151,7 +151,13 @@ bms:
                 ignore=(OSError,),
             )
             catalog = wait_for(lambda: rec.json("solarstack/pack1/catalog"), 5, what="catalogue")
-            discovery = wait_for(lambda: rec.json("homeassistant/device/pack1/config"), 5, what="discovery")
+            # a pack's per-cell sensors are announced once its first reading says how many cells it
+            # has: right after that reading's state, so the discovery seen with the state may not have them yet
+            discovery = wait_for(
+                lambda: (d := rec.json("homeassistant/device/pack1/config")) and "cell_voltages_01" in d["cmps"] and d,
+                5,
+                what="discovery with the per-cell sensors",
+            )
         finally:
             stop(reader)
     assert "temperature_mos" not in state and "alarm_low_capacity" not in state
