@@ -383,6 +383,37 @@ def test_a_steady_breaker_keeps_probing_at_its_period_before_it_escalates() -> N
     assert waits == [30.0, 30.0, 30.0, 30.0, 60.0, 120.0, 240.0]
 
 
+def test_a_per_poll_breaker_opened_late_in_its_slot_still_probes_at_the_next() -> None:
+    """CI's short soak: three commands a slot, each failing fast and retried after 0.5 s, so
+    the breaker opened 1.02 s into the slot; a reset counted from there (1 s) outlasted the next
+    slot at 2 s, and a device back at 1.5 s was read at 4 s, a poll late."""
+    t = FakeTime(horizon=1e9)
+    calls: list[tuple[float, str]] = []
+
+    async def fetch(command: str) -> str:
+        calls.append((round(t.now, 6), command))
+        t.now += 0.01
+        if t.now < 1.5:
+            raise DeviceTimeout("away")
+        t.stop.set()
+        return "ok"
+
+    poller = Poller(
+        "inv",
+        [Schedule(c, 2.0) for c in ("QPIGS", "QMOD", "QPIWS")],
+        fetch,
+        lambda c, v: None,
+        retries=1,
+        backoff=0.5,
+        breaker=CircuitBreaker.per_poll(2.0, failure_threshold=2, clock=t.clock),
+        clock=t.clock,
+        sleep=t.sleep,
+    )
+    run(poller, t)
+    assert [c for _, c in calls] == ["QPIGS", "QPIGS", "QMOD", "QMOD", "QPIGS"]
+    assert calls[-1][0] == 2.0
+
+
 @pytest.mark.parametrize("duration", [0.0, 0.3, 0.9])
 def test_a_per_poll_breaker_probes_at_every_slot_so_a_device_back_is_read_within_one_poll(duration: float) -> None:
     """Three commands a slot, each failed call taking `duration`: while the device is away one

@@ -100,10 +100,12 @@ class CircuitBreaker:
     ) -> CircuitBreaker:
         """A breaker for a device polled every `every` seconds whose probe goes out at the next
         scheduled poll: one attempt per poll slot while the device is away, so a device that
-        comes back is read within one poll interval. The reset is half an interval, not a whole
-        one: the next slot comes one interval after the failed poll *began*, which is less than
-        one after the breaker opened at its end (a whole interval would skip to the slot after)."""
-        return cls(failure_threshold, every / 2, clock, max_reset_timeout=max_reset_timeout, steady_for=steady_for)
+        comes back is read within one poll interval. The reset is an eighth of an interval: it
+        only has to outlast the rest of the slot's commands, which are skipped at once after it
+        opens, and must not outlast the gap to the next slot. Half an interval did, whenever it
+        opened in a slot's second half (three commands, each retried once after 0.5 s, opened it
+        1.0 s into a 2 s slot, and the probe waited a whole slot more)."""
+        return cls(failure_threshold, every / 8, clock, max_reset_timeout=max_reset_timeout, steady_for=steady_for)
 
     @property
     def state(self) -> BreakerState:
